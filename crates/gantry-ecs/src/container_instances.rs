@@ -1,0 +1,236 @@
+//! DescribeContainerInstances, ListContainerInstances, DeregisterContainerInstance, UpdateContainerInstancesState.
+
+use gantry_aws::{paginate, parse_input};
+use gantry_model::ecs::{ContainerInstance, Failure};
+use gantry_model::Scope;
+use gantry_store::{Store, Txn};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::clusters::WithoutNulls;
+use crate::error::{invalid, EcsError, Result};
+use crate::records::TaskRecord;
+use crate::repo::{encode, Versioned};
+use crate::{keys, refs, resources, EcsService};
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct InstancesInput {
+    cluster: Option<String>,
+    container_instance: Option<String>,
+    container_instances: Option<Vec<String>>,
+    include: Vec<String>,
+    force: Option<bool>,
+    status: Option<String>,
+    filter: Option<String>,
+    next_token: Option<String>,
+    max_results: Option<i64>,
+}
+
+impl<S: Store> EcsService<S> {
+    fn find_instance(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        reference: &str,
+    ) -> Option<Versioned<ContainerInstance>> {
+        let (c, id) = refs::member_id(reference, "container-instance", cluster)?;
+        if c != cluster {
+            return None;
+        }
+        self.repo.get(&keys::instance(&scope.region, cluster, &id))
+    }
+
+    pub(crate) fn instance_view(
+        &self,
+        ci: &ContainerInstance,
+        tasks: &[TaskRecord],
+        with_tags: bool,
+    ) -> Value {
+        let mut view = resources::describe_instance(
+            ci,
+            tasks.iter(),
+            self.is_connected(&ci.container_instance_arn),
+        );
+        if !with_tags {
+            view.tags.clear();
+        }
+        gantry_model::json::to_value(&view)
+    }
+
+    fn task_records(&self, scope: &Scope, cluster: &str) -> Vec<TaskRecord> {
+        self.cluster_tasks(&scope.region, cluster)
+            .into_iter()
+            .map(|t| t.value)
+            .collect()
+    }
+
+    pub(crate) fn describe_container_instances(&self, scope: &Scope, body: &[u8]) -> Result<Value> {
+        let input: InstancesInput = parse_input(body)?;
+        let cluster = refs::cluster_name(input.cluster.as_deref())?;
+        self.find_cluster(scope, &cluster)?;
+        let references = input.container_instances.unwrap_or_default();
+        if references.is_empty() || references.len() > 100 {
+            return Err(invalid(
+                "containerInstances must list between 1 and 100 container instances",
+            ));
+        }
+        let tasks = self.task_records(scope, &cluster);
+        let with_tags = input.include.iter().any(|i| i == "TAGS");
+        let (mut found, mut failures) = (Vec::new(), Vec::new());
+        for r in &references {
+            match self.find_instance(scope, &cluster, r) {
+                Some(ci) => found.push(self.instance_view(&ci.value, &tasks, with_tags)),
+                None => failures.push(Failure::missing(r.clone())),
+            }
+        }
+        Ok(
+            json!({ "containerInstances": found, "failures": gantry_model::json::to_value(&failures) }),
+        )
+    }
+
+    pub(crate) fn list_container_instances(&self, scope: &Scope, body: &[u8]) -> Result<Value> {
+        let input: InstancesInput = parse_input(body)?;
+        let cluster = refs::cluster_name(input.cluster.as_deref())?;
+        self.find_cluster(scope, &cluster)?;
+        if input.filter.as_ref().is_some_and(|f| !f.trim().is_empty()) {
+            return Err(EcsError::Unsupported(
+                "the filter parameter (cluster query language)".into(),
+            ));
+        }
+        let wanted: Vec<&str> = match input.status.as_deref() {
+            None => vec!["ACTIVE", "DRAINING"],
+            Some(
+                s @ ("ACTIVE"
+                | "DRAINING"
+                | "REGISTERING"
+                | "DEREGISTERING"
+                | "REGISTRATION_FAILED"),
+            ) => vec![s],
+            Some(other) => return Err(invalid(format!("Invalid status: {other}"))),
+        };
+        let arns: Vec<String> = self
+            .cluster_instances(&scope.region, &cluster)
+            .into_iter()
+            .filter(|i| wanted.contains(&i.value.status.as_str()))
+            .map(|i| i.value.container_instance_arn)
+            .collect();
+        let page = paginate(
+            arns,
+            input.next_token.as_deref(),
+            input.max_results,
+            100,
+            100,
+        )?;
+        Ok(
+            json!({ "containerInstanceArns": page.items, "nextToken": page.next_token })
+                .without_nulls(),
+        )
+    }
+
+    pub(crate) async fn deregister_container_instance(
+        &self,
+        scope: &Scope,
+        body: &[u8],
+    ) -> Result<Value> {
+        let input: InstancesInput = parse_input(body)?;
+        let cluster = refs::cluster_name(input.cluster.as_deref())?;
+        self.find_cluster(scope, &cluster)?;
+        let reference = gantry_aws::required(&input.container_instance, "containerInstance")?;
+        let _placing = self.placement.lock().await;
+        loop {
+            let current = self
+                .find_instance(scope, &cluster, reference)
+                .filter(|i| i.value.status != "INACTIVE")
+                .ok_or_else(|| invalid("The referenced container instance was not found."))?;
+            let tasks = self.task_records(scope, &cluster);
+            let arn = &current.value.container_instance_arn;
+            let busy = tasks.iter().any(|t| {
+                t.holds_resources() && t.task.container_instance_arn.as_ref() == Some(arn)
+            });
+            if busy && !input.force.unwrap_or(false) {
+                return Err(invalid(
+                    "Found running tasks on the instance. Stop them first or use force.",
+                ));
+            }
+            let mut ci = current.value.clone();
+            ci.status = "INACTIVE".into();
+            ci.version += 1;
+            let key = keys::instance(&scope.region, &cluster, ci.id());
+            if self
+                .repo
+                .commit(
+                    Txn::new()
+                        .compare(current.unchanged())
+                        .put(key, encode(&ci)),
+                )
+                .await?
+            {
+                return Ok(json!({ "containerInstance": self.instance_view(&ci, &tasks, true) }));
+            }
+        }
+    }
+
+    pub(crate) async fn update_container_instances_state(
+        &self,
+        scope: &Scope,
+        body: &[u8],
+    ) -> Result<Value> {
+        let input: InstancesInput = parse_input(body)?;
+        let cluster = refs::cluster_name(input.cluster.as_deref())?;
+        self.find_cluster(scope, &cluster)?;
+        let references = input.container_instances.unwrap_or_default();
+        if references.is_empty() || references.len() > 10 {
+            return Err(invalid(
+                "containerInstances must list between 1 and 10 container instances",
+            ));
+        }
+        let status = match input.status.as_deref() {
+            Some(s @ ("ACTIVE" | "DRAINING")) => s.to_string(),
+            Some(other) => {
+                return Err(invalid(format!(
+                    "Container instances can only be set to ACTIVE or DRAINING, not {other}"
+                )))
+            }
+            None => return Err(invalid("status is required")),
+        };
+        let (mut updated, mut failures) = (Vec::new(), Vec::new());
+        for r in &references {
+            loop {
+                let Some(current) = self
+                    .find_instance(scope, &cluster, r)
+                    .filter(|i| i.value.status != "INACTIVE")
+                else {
+                    failures.push(Failure::missing(r.clone()));
+                    break;
+                };
+                let mut ci = current.value.clone();
+                if ci.status != status {
+                    ci.status = status.clone();
+                    ci.version += 1;
+                }
+                let key = keys::instance(&scope.region, &cluster, ci.id());
+                if self
+                    .repo
+                    .commit(
+                        Txn::new()
+                            .compare(current.unchanged())
+                            .put(key, encode(&ci)),
+                    )
+                    .await?
+                {
+                    updated.push(ci);
+                    break;
+                }
+            }
+        }
+        let tasks = self.task_records(scope, &cluster);
+        let views: Vec<Value> = updated
+            .iter()
+            .map(|ci| self.instance_view(ci, &tasks, false))
+            .collect();
+        Ok(
+            json!({ "containerInstances": views, "failures": gantry_model::json::to_value(&failures) }),
+        )
+    }
+}

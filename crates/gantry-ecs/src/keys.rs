@@ -1,0 +1,39 @@
+//! Store keys of ECS resources. Every key starts with the region: ECS resources are regional.
+//! Cluster names and families are `[a-zA-Z0-9_-]+`, so they never contain the `/` separator.
+
+pub fn clusters(region: &str) -> String {
+    format!("/ecs/{region}/clusters/")
+}
+
+pub fn cluster(region: &str, name: &str) -> String {
+    format!("/ecs/{region}/clusters/{name}")
+}
+
+pub fn task_definitions(region: &str) -> String {
+    format!("/ecs/{region}/taskdefs/")
+}
+
+pub fn task_definition_family(region: &str, family: &str) -> String {
+    format!("/ecs/{region}/taskdefs/{family}/")
+}
+
+/// Revisions are zero-padded so that key order is revision order.
+pub fn task_definition(region: &str, family: &str, revision: i64) -> String {
+    format!("/ecs/{region}/taskdefs/{family}/{revision:010}")
+}
+
+pub fn tasks(region: &str, cluster: &str) -> String {
+    format!("/ecs/{region}/tasks/{cluster}/")
+}
+
+pub fn task(region: &str, cluster: &str, id: &str) -> String {
+    format!("/ecs/{region}/tasks/{cluster}/{id}")
+}
+
+pub fn instances(region: &str, cluster: &str) -> String {
+    format!("/ecs/{region}/instances/{cluster}/")
+}
+
+pub fn instance(region: &str, cluster: &str, id: &str) -> String {
+    format!("/ecs/{region}/instances/{cluster}/{id}")
+}

@@ -1,0 +1,142 @@
+//! The ECS API (clusters, task definitions, tasks, container instances, tags) and the server side of the agent
+//! protocol. Handlers validate input, read the in-memory store, decide with pure functions (placement lives in
+//! `gantry-scheduler`, resource accounting in `resources`) and write in one compare-and-swap transaction.
+//! It knows nothing of Docker or HTTP: agents reach it through the `agent_*` methods (the server side of the
+//! agent protocol).
+
+mod agent_server;
+mod clusters;
+mod container_instances;
+mod error;
+mod keys;
+mod records;
+mod refs;
+mod repo;
+mod resources;
+mod tags;
+mod task_definitions;
+mod tasks;
+mod validate;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gantry_aws::{AwsError, JsonService, RequestContext, ServiceFuture};
+use gantry_store::Store;
+use serde_json::Value;
+
+pub use error::EcsError;
+pub use records::TaskRecord;
+
+use error::Result;
+use repo::Repo;
+
+#[derive(Debug, Clone)]
+pub struct EcsConfig {
+    pub account: String,
+    /// The region agents register in (an agent's requests carry no SigV4 scope).
+    pub region: String,
+    /// An agent not heard from for this long counts as disconnected.
+    pub agent_timeout: Duration,
+}
+
+impl Default for EcsConfig {
+    fn default() -> Self {
+        EcsConfig {
+            account: "000000000000".into(),
+            region: "us-east-1".into(),
+            agent_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The ECS API over a store.
+pub struct EcsService<S> {
+    repo: Repo<S>,
+    config: EcsConfig,
+    /// Placement reads what instances have left and then writes tasks; one at a time so two calls cannot both
+    /// take the last free resources. (One server: with several servers this becomes a lease.)
+    placement: tokio::sync::Mutex<()>,
+    /// When each container instance's agent was last heard from. Kept in memory: a poll is not worth a write.
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl<S: Store> EcsService<S> {
+    pub fn new(store: Arc<S>, config: EcsConfig) -> Arc<Self> {
+        Arc::new(EcsService {
+            repo: Repo { store },
+            config,
+            placement: tokio::sync::Mutex::new(()),
+            seen: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(crate) fn mark_seen(&self, instance_arn: &str) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(instance_arn.to_string(), Instant::now());
+        }
+    }
+
+    pub(crate) fn is_connected(&self, instance_arn: &str) -> bool {
+        self.seen
+            .lock()
+            .ok()
+            .and_then(|s| {
+                s.get(instance_arn)
+                    .map(|t| t.elapsed() < self.config.agent_timeout)
+            })
+            .unwrap_or(false)
+    }
+
+    async fn dispatch(&self, ctx: &RequestContext, op: &str, body: &[u8]) -> Result<Value> {
+        let scope = &ctx.scope;
+        match op {
+            "CreateCluster" => self.create_cluster(scope, body).await,
+            "DescribeClusters" => self.describe_clusters(scope, body),
+            "ListClusters" => self.list_clusters(scope, body),
+            "DeleteCluster" => self.delete_cluster(scope, body).await,
+            "UpdateClusterSettings" | "UpdateCluster" => self.update_cluster(scope, body).await,
+            "RegisterTaskDefinition" => self.register_task_definition(scope, body).await,
+            "DescribeTaskDefinition" => self.describe_task_definition(scope, body),
+            "ListTaskDefinitions" => self.list_task_definitions(scope, body),
+            "ListTaskDefinitionFamilies" => self.list_task_definition_families(scope, body),
+            "DeregisterTaskDefinition" => self.deregister_task_definition(scope, body).await,
+            "DeleteTaskDefinitions" => self.delete_task_definitions(scope, body).await,
+            "RunTask" => self.run_task(scope, body).await,
+            "StartTask" => self.start_task(scope, body).await,
+            "StopTask" => self.stop_task(scope, body).await,
+            "DescribeTasks" => self.describe_tasks(scope, body),
+            "ListTasks" => self.list_tasks(scope, body),
+            "DescribeContainerInstances" => self.describe_container_instances(scope, body),
+            "ListContainerInstances" => self.list_container_instances(scope, body),
+            "DeregisterContainerInstance" => self.deregister_container_instance(scope, body).await,
+            "UpdateContainerInstancesState" => {
+                self.update_container_instances_state(scope, body).await
+            }
+            "TagResource" => self.tag_resource(scope, body).await,
+            "UntagResource" => self.untag_resource(scope, body).await,
+            "ListTagsForResource" => self.list_tags_for_resource(scope, body),
+            _ => Err(AwsError::unknown_operation(op).into()),
+        }
+    }
+}
+
+impl<S: Store> JsonService for EcsService<S> {
+    fn target_prefix(&self) -> &'static str {
+        "AmazonEC2ContainerServiceV20141113"
+    }
+
+    fn call<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        operation: &'a str,
+        body: &'a [u8],
+    ) -> ServiceFuture<'a> {
+        Box::pin(async move {
+            self.dispatch(ctx, operation, body)
+                .await
+                .map_err(AwsError::from)
+        })
+    }
+}

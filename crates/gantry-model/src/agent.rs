@@ -1,0 +1,173 @@
+//! The agent protocol (DESIGN.md §5): the messages between an agent and the server, and the [`AgentApi`] trait
+//! that both the in-process transport of the embedded agent and the HTTP client of a remote agent implement.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ecs::{Attribute, ContainerDefinition, NetworkBinding, Volume};
+
+/// The agent's first call: who it is and what it offers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RegisterRequest {
+    pub cluster: String,
+    /// A stable identity of this agent (kept in its data dir), reported as `ec2InstanceId`.
+    pub instance_id: String,
+    /// The ARN this agent had before, so that a restarted agent keeps its container instance.
+    pub container_instance_arn: Option<String>,
+    /// CPU units (1024 a core).
+    pub cpu: i64,
+    /// Memory in MiB.
+    pub memory: i64,
+    pub attributes: Vec<Attribute>,
+    pub agent_version: String,
+    pub docker_version: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RegisterResponse {
+    pub container_instance_arn: String,
+    pub cluster_arn: String,
+}
+
+/// Everything the agent must run, resolved by the server: the task definition with overrides applied and dynamic
+/// host ports chosen.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TaskSpec {
+    pub task_arn: String,
+    pub cluster_arn: String,
+    pub cluster_name: String,
+    pub family: String,
+    pub revision: i64,
+    /// RUNNING or STOPPED.
+    pub desired_status: String,
+    /// What the server last recorded, so a restarted agent knows what it had reported.
+    pub last_status: String,
+    pub network_mode: String,
+    pub containers: Vec<ContainerDefinition>,
+    pub volumes: Vec<Volume>,
+    /// Set when the server asks the task to stop.
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+}
+
+/// The answer to a poll: the whole desired state of one container instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DesiredState {
+    /// Changes whenever the desired state changes; the agent sends it back to wait for the next change.
+    pub index: u64,
+    /// False once the instance was deregistered: the agent stops polling.
+    pub registered: bool,
+    pub tasks: Vec<TaskSpec>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerStateChange {
+    pub name: String,
+    pub runtime_id: Option<String>,
+    pub image_digest: Option<String>,
+    pub last_status: String,
+    pub exit_code: Option<i64>,
+    pub reason: Option<String>,
+    pub network_bindings: Vec<NetworkBinding>,
+    pub health_status: Option<String>,
+}
+
+/// What happened to a task on the agent. Timestamps are epoch seconds; unset ones leave the server's value alone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TaskStateChange {
+    pub task_arn: String,
+    pub last_status: String,
+    pub containers: Vec<ContainerStateChange>,
+    pub health_status: Option<String>,
+    pub pull_started_at: Option<f64>,
+    pub pull_stopped_at: Option<f64>,
+    pub started_at: Option<f64>,
+    pub execution_stopped_at: Option<f64>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LogEvent {
+    /// Epoch milliseconds.
+    pub timestamp: i64,
+    pub message: String,
+}
+
+/// Log lines of one container for the `awslogs` driver.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LogBatch {
+    pub log_group: String,
+    pub log_stream: String,
+    /// `awslogs-create-group`: create the group when missing instead of dropping the batch.
+    pub create_group: bool,
+    pub events: Vec<LogEvent>,
+    /// Where the agent is in the container's output (Docker's nanosecond timestamp of the last line in the
+    /// batch), kept by the server so that the agent resumes there after a restart.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct AgentError {
+    pub message: String,
+    /// False when retrying cannot help (the instance was deregistered, the request is malformed).
+    pub retryable: bool,
+}
+
+impl AgentError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        AgentError {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    pub fn fatal(message: impl Into<String>) -> Self {
+        AgentError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// The server side of the agent protocol, as the agent sees it.
+pub trait AgentApi: Send + Sync + 'static {
+    fn register(
+        &self,
+        req: RegisterRequest,
+    ) -> impl Future<Output = Result<RegisterResponse, AgentError>> + Send;
+
+    /// Answers at once when the desired state's index differs from `index`, otherwise after a change or `wait`.
+    fn poll(
+        &self,
+        container_instance_arn: &str,
+        index: u64,
+        wait: Duration,
+    ) -> impl Future<Output = Result<DesiredState, AgentError>> + Send;
+
+    fn report(
+        &self,
+        container_instance_arn: &str,
+        change: TaskStateChange,
+    ) -> impl Future<Output = Result<(), AgentError>> + Send;
+
+    fn put_logs(&self, batch: LogBatch) -> impl Future<Output = Result<(), AgentError>> + Send;
+
+    /// The cursor of the last batch stored for a stream, if any.
+    fn log_cursor(
+        &self,
+        log_group: &str,
+        log_stream: &str,
+    ) -> impl Future<Output = Result<Option<String>, AgentError>> + Send;
+}

@@ -1,0 +1,34 @@
+//! Gantry's store: a key-value map with one global revision, shaped after etcd so that an etcd backend can come
+//! later. `get` and `range` read an in-memory copy; `txn` checks compare-and-swap conditions and commits durably
+//! (group commit on one writer thread); `watch` streams changes under a prefix from a revision.
+//! It knows nothing of what the keys mean.
+
+mod error;
+mod redb_store;
+mod types;
+mod watch;
+
+pub use error::StoreError;
+pub use redb_store::RedbStore;
+pub use types::{Compare, Event, EventKind, KeyValue, Txn, TxnOutcome};
+pub use watch::Watcher;
+
+use std::future::Future;
+
+/// The store interface every backend implements.
+pub trait Store: Send + Sync + 'static {
+    /// The value at `key`, if any.
+    fn get(&self, key: &str) -> Option<KeyValue>;
+
+    /// Every key-value whose key starts with `prefix`, in key order.
+    fn range(&self, prefix: &str) -> Vec<KeyValue>;
+
+    /// The revision of the last committed transaction.
+    fn revision(&self) -> u64;
+
+    /// Applies `txn` atomically if all its compares hold; durable when it returns `Committed`.
+    fn txn(&self, txn: Txn) -> impl Future<Output = Result<TxnOutcome, StoreError>> + Send;
+
+    /// Changes under `prefix` after `from_revision` (exclusive), then every change as it commits.
+    fn watch(&self, prefix: &str, from_revision: u64) -> Result<Watcher, StoreError>;
+}

@@ -1,0 +1,143 @@
+//! `gantry server`: opens the store, builds the services, serves the edge and the admin endpoints, and runs the
+//! embedded agent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use gantry_aws::{Credentials, Edge, EdgeConfig, JsonService};
+use gantry_ecs::{EcsConfig, EcsService};
+use gantry_store::{RedbStore, Store, Txn};
+
+use crate::config::ServerConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot use the data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error(
+        "cannot open the state store: {0} (is another gantry server using this data directory?)"
+    )]
+    Store(#[from] gantry_store::StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+#[derive(Clone)]
+struct Admin {
+    store: Arc<RedbStore>,
+    enabled: bool,
+}
+
+async fn health() -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        r#"{"status":"ok"}"#,
+    )
+        .into_response()
+}
+
+/// Deletes all state in one transaction. The embedded agent sees its tasks vanish and removes their containers.
+async fn reset(State(admin): State<Admin>) -> Response {
+    if !admin.enabled {
+        return (
+            StatusCode::NOT_FOUND,
+            "the admin endpoints are off; start the server with --enable-admin\n",
+        )
+            .into_response();
+    }
+    let started = std::time::Instant::now();
+    match admin.store.txn(Txn::new().delete_prefix("/")).await {
+        Ok(_) => {
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "state reset"
+            );
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                r#"{"reset":true}"#,
+            )
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reset failed: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
+    let dir = config.data_dir.display().to_string();
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| ServerError::DataDir(dir.clone(), e))?;
+    let store = Arc::new(RedbStore::open(&config.data_dir.join("state.redb"))?);
+    let ecs = EcsService::new(
+        store.clone(),
+        EcsConfig {
+            account: config.account.clone(),
+            region: config.region.clone(),
+            agent_timeout: Duration::from_secs(60),
+        },
+    );
+    let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone()];
+    let edge = Edge::new(
+        EdgeConfig {
+            credentials: Credentials::new(config.access_keys.clone()),
+            account: config.account.clone(),
+        },
+        services,
+    );
+    let admin = Admin {
+        store: store.clone(),
+        enabled: config.enable_admin,
+    };
+    let app = Router::new()
+        .route("/_gantry/health", get(health))
+        .route("/_gantry/reset", post(reset))
+        .with_state(admin)
+        .merge(edge.router());
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ServerError::Listen(config.listen.to_string(), e))?;
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let keys: Vec<&str> = config
+        .access_keys
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    println!(
+        "Gantry is ready: AWS_ENDPOINT_URL=http://{addr}  access keys: {}  region: {}",
+        keys.join(","),
+        config.region
+    );
+    tracing::info!(%addr, data_dir = %dir, "listening");
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(ServerError::Serve)
+}

@@ -1,0 +1,208 @@
+"""Checks every response a boto3 client gets against the botocore model of its operation.
+
+botocore's parser is lenient: it drops members it does not know, accepts timestamps as strings
+and turns `null` into "absent". Real clients in other languages are less forgiving, so the e2e
+suite checks both the parsed response (types, required members, lengths, with botocore's own
+ParamValidator) and the raw JSON body (no unknown members, no nulls, JSON types as the model says).
+
+`make_client()` returns a boto3 client with the check installed on its `after-call` event; a
+response with a problem raises `ShapeError` from the API call itself, so the test fails there.
+"""
+
+import json
+
+import boto3
+from botocore.config import Config
+from botocore.validate import ParamValidator
+
+# Errors any AWS JSON service may answer with, although no operation lists them in the model.
+COMMON_ERRORS = {
+    "AccessDeniedException",
+    "ExpiredTokenException",
+    "IncompleteSignature",
+    "IncompleteSignatureException",
+    "InternalFailure",
+    "InvalidAction",
+    "InvalidClientTokenId",
+    "InvalidParameterCombination",
+    "InvalidParameterValue",
+    "InvalidQueryParameter",
+    "InvalidSignatureException",
+    "MalformedQueryString",
+    "MissingAction",
+    "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException",
+    "MissingParameter",
+    "NotAuthorized",
+    "RequestExpired",
+    "SerializationException",
+    "ServiceUnavailable",
+    "ThrottlingException",
+    "UnknownOperationException",
+    "UnrecognizedClientException",
+    "ValidationError",
+    "ValidationException",
+}
+
+JSON_PROTOCOLS = {"json", "rest-json"}
+
+
+class ShapeError(AssertionError):
+    """A response that does not match the botocore model."""
+
+
+def protocol_of(service_model):
+    # Newer botocore picks one of several protocols a service offers (e.g. CloudWatch).
+    return getattr(service_model, "resolved_protocol", None) or service_model.protocol
+
+
+def response_problems(operation_model, status, headers, body, parsed):
+    """Everything wrong with one response, as a list of readable strings (empty when it is fine)."""
+    service_model = operation_model.service_model
+    is_json = protocol_of(service_model) in JSON_PROTOCOLS
+    problems = []
+
+    if is_json and not _header(headers, "x-amzn-RequestId"):
+        problems.append("missing header x-amzn-RequestId")
+
+    if status >= 300:
+        if is_json:
+            problems += _error_problems(operation_model, body)
+        return problems
+
+    shape = operation_model.output_shape
+    result = {k: v for k, v in (parsed or {}).items() if k != "ResponseMetadata"}
+    if shape is None:
+        if result:
+            problems.append(f"operation has no output, got members {sorted(result)}")
+    else:
+        report = ParamValidator().validate(result, shape)
+        if report.has_errors():
+            problems.append(report.generate_report())
+
+    if is_json:
+        try:
+            raw = json.loads(body) if body and body.strip() else {}
+        except ValueError as e:
+            return problems + [f"body is not JSON: {e}: {body[:200]!r}"]
+        if shape is None:
+            if raw != {}:
+                problems.append(f"operation has no output, body is {body[:200]!r}")
+        else:
+            problems += raw_json_problems(raw, shape)
+    return problems
+
+
+def raw_json_problems(value, shape, path="$"):
+    """Walks a raw JSON value against a shape: unknown members, nulls and wrong JSON types."""
+    if value is None:
+        return [f"{path}: null (AWS omits absent members instead)"]
+    kind = shape.type_name
+    if shape.metadata.get("document"):
+        return []  # free-form JSON
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return [f"{path}: expected an object for {shape.name}, got {_json_type(value)}"]
+        wire_names = {m.serialization.get("name", name): m for name, m in shape.members.items()}
+        problems = []
+        for key, item in value.items():
+            member = wire_names.get(key)
+            if member is None:
+                problems.append(f"{path}: member {key!r} is unknown to {shape.name}")
+            else:
+                problems += raw_json_problems(item, member, f"{path}.{key}")
+        return problems
+    if kind == "list":
+        if not isinstance(value, list):
+            return [f"{path}: expected a list, got {_json_type(value)}"]
+        return [p for i, item in enumerate(value) for p in raw_json_problems(item, shape.member, f"{path}[{i}]")]
+    if kind == "map":
+        if not isinstance(value, dict):
+            return [f"{path}: expected an object (map), got {_json_type(value)}"]
+        return [p for k, item in value.items() for p in raw_json_problems(item, shape.value, f"{path}[{k!r}]")]
+
+    # Scalars. bool is a subclass of int in Python, hence the explicit checks.
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = {
+        "string": isinstance(value, str),
+        "blob": isinstance(value, str),  # base64
+        "boolean": isinstance(value, bool),
+        "integer": number and isinstance(value, int),
+        "long": number and isinstance(value, int),
+        "float": number,
+        "double": number,
+        # DESIGN: timestamps are epoch seconds in JSON (botocore would also accept strings).
+        "timestamp": number,
+    }.get(kind, True)
+    if not ok:
+        return [f"{path}: expected {kind}, got {_json_type(value)} {value!r}"]
+    return []
+
+
+def _error_problems(operation_model, body):
+    """A JSON error must be `{"__type": "<known error>", "message": "..."}`."""
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        return [f"error body is not JSON: {body[:200]!r}"]
+    if not isinstance(raw, dict) or not isinstance(raw.get("__type"), str):
+        return [f"error body has no __type: {body[:200]!r}"]
+    problems = []
+    # `__type` may be namespaced: `com.amazonaws.ecs#ClusterNotFoundException` or `X:http://...`.
+    code = raw["__type"].split("#")[-1].split(":")[0]
+    known = {s.name for s in operation_model.service_model.error_shapes}
+    known |= {s.metadata.get("error", {}).get("code", s.name) for s in operation_model.service_model.error_shapes}
+    if code not in known | COMMON_ERRORS:
+        problems.append(f"error __type {code!r} is not an error of {operation_model.service_model.service_name}")
+    message = raw.get("message", raw.get("Message"))
+    if not isinstance(message, str):
+        problems.append(f"error body has no message: {body[:200]!r}")
+    return problems
+
+
+def install(client):
+    """Makes every response of `client` go through `response_problems`; a problem raises ShapeError."""
+
+    def check(http_response, parsed, model, **_):
+        problems = response_problems(
+            model, http_response.status_code, http_response.headers, http_response.content, parsed
+        )
+        if problems:
+            service = model.service_model.service_name
+            raise ShapeError(
+                f"{service}.{model.name} response does not match the model:\n  "
+                + "\n  ".join(problems)
+                + f"\nbody: {http_response.content[:2000]!r}"
+            )
+
+    client.meta.events.register("after-call", check)
+    return client
+
+
+_session = None
+
+
+def make_client(service, endpoint, region="us-east-1"):
+    """A boto3 client for Gantry with the shape check installed and retries off (a server fault
+    should fail the test, not be retried away)."""
+    global _session
+    if _session is None:
+        # One botocore session: the service models are loaded once.
+        _session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
+    client = _session.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=60),
+    )
+    return install(client)
+
+
+def _header(headers, name):
+    return {k.lower(): v for k, v in dict(headers).items()}.get(name.lower())
+
+
+def _json_type(value):
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )

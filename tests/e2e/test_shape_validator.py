@@ -1,0 +1,100 @@
+"""The response shape check must catch bad responses, or the whole suite could pass on nothing.
+No server needed: responses are made up, and a stub answers the HTTP request of a real client."""
+
+import json
+
+import botocore.session
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.parsers import create_parser
+
+from shape_check import ShapeError, make_client, response_problems
+
+ECS = botocore.session.get_session().get_service_model("ecs")
+HEADERS = {"x-amzn-RequestId": "f0e1d2c3-0000-4000-8000-000000000000", "Content-Type": "application/x-amz-json-1.1"}
+ARN = "arn:aws:ecs:us-east-1:000000000000:cluster/default"
+
+
+def problems(operation, body, status=200, headers=HEADERS):
+    """Parses `body` with botocore as a client would, then checks it."""
+    op = ECS.operation_model(operation)
+    raw = json.dumps(body).encode()
+    parsed = create_parser("json").parse(
+        {"status_code": status, "headers": headers, "body": raw}, op.output_shape if status < 300 else None
+    )
+    return response_problems(op, status, headers, raw, parsed)
+
+
+def test_good_responses_pass():
+    assert problems("ListClusters", {"clusterArns": [ARN], "nextToken": "abc"}) == []
+    assert problems("ListClusters", {"clusterArns": []}) == []
+    task = {
+        "taskArn": "arn:aws:ecs:us-east-1:000000000000:task/default/0123456789abcdef0123456789abcdef",
+        "createdAt": 1700000000.123,
+        "containers": [{"name": "web", "networkBindings": [{"hostPort": 49153, "containerPort": 8080}]}],
+        "tags": [{"key": "k", "value": "v"}],
+    }
+    assert problems("DescribeTasks", {"tasks": [task], "failures": [{"arn": ARN, "reason": "MISSING"}]}) == []
+
+
+def test_error_response_passes_when_well_formed():
+    body = {"__type": "ClusterNotFoundException", "message": "Cluster not found."}
+    assert problems("DescribeClusters", body, status=400) == []
+
+
+@pytest.mark.parametrize(
+    "operation, body, expected",
+    [
+        ("ListClusters", {"clusterArns": [], "bogus": 1}, "'bogus' is unknown"),
+        ("ListClusters", {"clusterArns": "not-a-list"}, "expected a list"),
+        ("ListClusters", {"clusterArns": [7]}, "expected string"),
+        ("ListClusters", {"clusterArns": [], "nextToken": None}, "null"),
+        ("DescribeClusters", {"clusters": [{"clusterName": "a", "runningTasksCount": "1"}]}, "expected integer"),
+        ("DescribeClusters", {"clusters": [{"clusterName": "a", "surprise": True}]}, "'surprise' is unknown"),
+        ("DescribeTasks", {"tasks": [{"createdAt": "2024-01-01T00:00:00Z"}]}, "expected timestamp"),
+        (
+            "DescribeTasks",
+            {"tasks": [{"containers": [{"networkBindings": [{"hostPort": 1, "extra": 2}]}]}]},
+            "'extra' is unknown",
+        ),
+    ],
+)
+def test_bad_responses_are_caught(operation, body, expected):
+    found = problems(operation, body)
+    assert any(expected in p for p in found), found
+
+
+def test_bad_errors_are_caught():
+    assert any("no __type" in p for p in problems("ListClusters", {"message": "x"}, status=400))
+    unknown = problems("ListClusters", {"__type": "NoSuchThing", "message": "x"}, status=400)
+    assert any("not an error of ecs" in p for p in unknown)
+    assert any("no message" in p for p in problems("ListClusters", {"__type": "ClientException"}, status=400))
+    assert any("x-amzn-RequestId" in p for p in problems("ListClusters", {"clusterArns": []}, headers={}))
+
+
+class _Raw:
+    def __init__(self, body):
+        self.body = body
+
+    def stream(self, **_):
+        yield self.body
+
+
+def stubbed_client(status, body):
+    """A real client from make_client() whose HTTP request is answered by a stub."""
+    client = make_client("ecs", "http://127.0.0.1:9")
+
+    def answer(request, **_):
+        return AWSResponse(request.url, status, HEADERS, _Raw(json.dumps(body).encode()))
+
+    client.meta.events.register("before-send", answer)
+    return client
+
+
+def test_clients_from_make_client_raise_on_bad_responses():
+    assert stubbed_client(200, {"clusterArns": [ARN]}).list_clusters()["clusterArns"] == [ARN]
+    with pytest.raises(ShapeError, match="'bogus' is unknown"):
+        stubbed_client(200, {"clusterArns": [], "bogus": 1}).list_clusters()
+    # Errors are checked too, before botocore raises the ClientError.
+    with pytest.raises(ShapeError, match="no __type"):
+        stubbed_client(400, {"message": "no type"}).list_clusters()
