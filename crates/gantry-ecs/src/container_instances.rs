@@ -134,9 +134,9 @@ impl<S: Store> EcsService<S> {
         body: &[u8],
     ) -> Result<Value> {
         let input: InstancesInput = parse_input(body)?;
+        let reference = gantry_aws::required(&input.container_instance, "containerInstance")?;
         let cluster = refs::cluster_name(input.cluster.as_deref())?;
         self.find_cluster(scope, &cluster)?;
-        let reference = gantry_aws::required(&input.container_instance, "containerInstance")?;
         let _placing = self.placement.lock().await;
         loop {
             let current = self

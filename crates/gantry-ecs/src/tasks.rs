@@ -192,9 +192,8 @@ struct Launch {
 impl<S: Store> EcsService<S> {
     fn prepare_launch(&self, scope: &Scope, input: RunTaskInput) -> Result<Launch> {
         reject_unsupported("", &input.unsupported)?;
-        let cluster = refs::cluster_name(input.cluster.as_deref())?;
-        self.find_cluster(scope, &cluster)?;
         let reference = gantry_aws::required(&input.task_definition, "taskDefinition")?;
+        let cluster = refs::cluster_name(input.cluster.as_deref())?;
         match input.launch_type.as_deref() {
             None | Some("EC2") | Some("EXTERNAL") => {}
             Some("FARGATE") | Some("MANAGED_INSTANCES") => {
@@ -246,6 +245,7 @@ impl<S: Store> EcsService<S> {
             return Err(invalid("clientToken may be at most 64 characters"));
         }
         tags::validate(&input.tags)?;
+        self.find_cluster(scope, &cluster)?;
         let definition = self.resolve_task_definition(scope, reference)?.value;
         let td = &definition.task_definition;
         if td.status != "ACTIVE" {
@@ -528,12 +528,12 @@ impl<S: Store> EcsService<S> {
 
     pub(crate) async fn stop_task(&self, scope: &Scope, body: &[u8]) -> Result<Value> {
         let input: StopTaskInput = parse_input(body)?;
-        let cluster = refs::cluster_name(input.cluster.as_deref())?;
-        self.find_cluster(scope, &cluster)?;
         let reference = gantry_aws::required(&input.task, "task")?;
         if input.reason.as_ref().is_some_and(|r| r.len() > 255) {
             return Err(invalid("reason may be at most 255 characters"));
         }
+        let cluster = refs::cluster_name(input.cluster.as_deref())?;
+        self.find_cluster(scope, &cluster)?;
         loop {
             let current = self
                 .find_task(scope, &cluster, reference)
@@ -564,12 +564,12 @@ impl<S: Store> EcsService<S> {
 
     pub(crate) fn describe_tasks(&self, scope: &Scope, body: &[u8]) -> Result<Value> {
         let input: DescribeTasksInput = parse_input(body)?;
-        let cluster = refs::cluster_name(input.cluster.as_deref())?;
-        self.find_cluster(scope, &cluster)?;
         let references = input.tasks.unwrap_or_default();
         if references.is_empty() || references.len() > 100 {
             return Err(invalid("tasks must list between 1 and 100 tasks"));
         }
+        let cluster = refs::cluster_name(input.cluster.as_deref())?;
+        self.find_cluster(scope, &cluster)?;
         let with_tags = input.include.iter().any(|i| i == "TAGS");
         let (mut tasks, mut failures) = (Vec::new(), Vec::new());
         for reference in &references {
