@@ -58,7 +58,10 @@ def free_port():
 class Gantry:
     """One `gantry server` process; restartable on the same port and data dir."""
 
-    def __init__(self, binary, data_dir, log_path, port):
+    def __init__(self, binary, data_dir, log_path, port, extra_args=(), env=None, admin=True):
+        self.extra_args = list(extra_args)
+        self.admin = admin
+        self.env = env
         self.binary = binary
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
@@ -80,8 +83,10 @@ class Gantry:
                     str(self.binary), "server",
                     "--listen", f"127.0.0.1:{self.port}",
                     "--data-dir", str(self.data_dir),
-                    "--enable-admin",
+                    *(["--enable-admin"] if self.admin else []),
+                    *self.extra_args,
                 ],
+                env=None if self.env is None else {**os.environ, **self.env},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
