@@ -226,6 +226,14 @@ impl<S: Store> EcsService<S> {
         })
     }
 
+    /// The status of a container instance, `None` when no record of it exists (never registered, or wiped).
+    pub fn container_instance_status(&self, arn: &str) -> Option<String> {
+        let (region, cluster, id) = instance_parts(arn).ok()?;
+        self.repo
+            .get::<ContainerInstance>(&keys::instance(&region, &cluster, &id))
+            .map(|ci| ci.value.status)
+    }
+
     fn desired_state(&self, region: &str, cluster: &str, id: &str, arn: &str) -> DesiredState {
         let registered = self
             .repo

@@ -1,1 +1,79 @@
+//! The embedded agent's transport: the agent protocol in-process, straight into the ECS and Logs services. A
+//! remote agent speaks the same [`AgentApi`] over HTTP; this is the same code path without the network.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gantry_ecs::EcsService;
+use gantry_logs::LogsService;
+use gantry_model::agent::{
+    AgentApi, AgentError, DesiredState, LogBatch, RegisterRequest, RegisterResponse,
+    TaskStateChange,
+};
+use gantry_model::Scope;
+use gantry_store::RedbStore;
+
+pub struct Embedded {
+    pub ecs: Arc<EcsService<RedbStore>>,
+    pub logs: Arc<LogsService<RedbStore>>,
+    pub scope: Scope,
+    /// The agent's registration, to restore its container instance after an admin reset wiped it.
+    pub registration: Mutex<Option<RegisterRequest>>,
+}
+
+impl Embedded {
+    /// After an admin reset the instance's record is gone (not INACTIVE): register it again under the same ARN so
+    /// the embedded agent goes on as a fresh server's would. A user's deregistration is left alone.
+    async fn restore_after_reset(&self, arn: &str) -> Result<bool, AgentError> {
+        if self.ecs.container_instance_status(arn).is_some() {
+            return Ok(false);
+        }
+        let Some(mut req) = self.registration.lock().ok().and_then(|r| r.clone()) else {
+            return Ok(false);
+        };
+        req.container_instance_arn = Some(arn.to_string());
+        let restored = self.ecs.agent_register(req).await?;
+        Ok(restored.container_instance_arn == arn)
+    }
+}
+
+impl AgentApi for Embedded {
+    async fn register(&self, req: RegisterRequest) -> Result<RegisterResponse, AgentError> {
+        if let Ok(mut r) = self.registration.lock() {
+            *r = Some(req.clone());
+        }
+        self.ecs.agent_register(req).await
+    }
+
+    async fn poll(
+        &self,
+        arn: &str,
+        index: u64,
+        wait: Duration,
+    ) -> Result<DesiredState, AgentError> {
+        let state = self.ecs.agent_poll(arn, index, wait).await?;
+        if !state.registered && self.restore_after_reset(arn).await? {
+            return self.ecs.agent_poll(arn, index, Duration::ZERO).await;
+        }
+        Ok(state)
+    }
+
+    async fn report(&self, arn: &str, change: TaskStateChange) -> Result<(), AgentError> {
+        self.ecs.agent_report(arn, change).await
+    }
+
+    async fn put_logs(&self, batch: LogBatch) -> Result<(), AgentError> {
+        self.logs.put_batch(&self.scope, &batch).await.map_err(|e| {
+            // A missing group without awslogs-create-group never succeeds: the agent drops such a batch.
+            if e.is_retryable() {
+                AgentError::retryable(e.to_string())
+            } else {
+                AgentError::fatal(e.to_string())
+            }
+        })
+    }
+
+    async fn log_cursor(&self, group: &str, stream: &str) -> Result<Option<String>, AgentError> {
+        Ok(self.logs.log_cursor(&self.scope, group, stream))
+    }
+}

@@ -1,7 +1,7 @@
 //! `gantry server`: opens the store, builds the services, serves the edge and the admin endpoints, and runs the
 //! embedded agent.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -9,11 +9,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use gantry_agent::{Agent, AgentConfig, DockerRuntime};
 use gantry_aws::{Credentials, Edge, EdgeConfig, JsonService};
 use gantry_ecs::{EcsConfig, EcsService};
+use gantry_logs::LogsService;
+use gantry_model::Scope;
 use gantry_store::{RedbStore, Store, Txn};
 
 use crate::config::ServerConfig;
+use crate::embedded::Embedded;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -25,6 +29,8 @@ pub enum ServerError {
     Store(#[from] gantry_store::StoreError),
     #[error("cannot listen on {0}: {1}")]
     Listen(String, std::io::Error),
+    #[error("cannot open the log storage: {0}")]
+    Logs(#[from] gantry_logs::LogsError),
     #[error("server error: {0}")]
     Serve(std::io::Error),
 }
@@ -32,6 +38,7 @@ pub enum ServerError {
 #[derive(Clone)]
 struct Admin {
     store: Arc<RedbStore>,
+    logs: Arc<LogsService<RedbStore>>,
     enabled: bool,
 }
 
@@ -54,8 +61,12 @@ async fn reset(State(admin): State<Admin>) -> Response {
             .into_response();
     }
     let started = std::time::Instant::now();
-    match admin.store.txn(Txn::new().delete_prefix("/")).await {
-        Ok(_) => {
+    let wiped = match admin.store.txn(Txn::new().delete_prefix("/")).await {
+        Ok(_) => admin.logs.reset_events().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match wiped {
+        Ok(()) => {
             tracing::info!(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "state reset"
@@ -102,7 +113,9 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
             agent_timeout: Duration::from_secs(60),
         },
     );
-    let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone()];
+    let logs = Arc::new(LogsService::open((*store).clone(), &config.data_dir)?);
+    logs.clone().spawn_retention();
+    let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone()];
     let edge = Edge::new(
         EdgeConfig {
             credentials: Credentials::new(config.access_keys.clone()),
@@ -112,6 +125,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     );
     let admin = Admin {
         store: store.clone(),
+        logs: logs.clone(),
         enabled: config.enable_admin,
     };
     let app = Router::new()
@@ -136,8 +150,45 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     );
     tracing::info!(%addr, data_dir = %dir, "listening");
 
+    if config.agent {
+        let embedded = Embedded {
+            ecs: ecs.clone(),
+            logs: logs.clone(),
+            scope: Scope::new(config.region.clone(), config.account.clone()),
+            registration: Mutex::new(None),
+        };
+        tokio::spawn(run_embedded_agent(
+            Arc::new(embedded),
+            config.cluster.clone(),
+            config.data_dir.join("agent"),
+        ));
+    }
+
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(ServerError::Serve)
+}
+
+/// Runs the embedded agent for this host. Without a Docker engine the API still serves; the agent keeps trying to
+/// reach Docker and starts once it answers.
+async fn run_embedded_agent(api: Arc<Embedded>, cluster: String, data_dir: std::path::PathBuf) {
+    let mut delay = Duration::from_secs(1);
+    let runtime = loop {
+        match DockerRuntime::connect().await {
+            Ok(r) => break r,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "Docker is not reachable; the embedded agent waits for it");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    let agent = Agent::new(api, Arc::new(runtime), AgentConfig::new(cluster, data_dir));
+    match agent.run().await {
+        Ok(()) => {
+            tracing::info!("the embedded agent stopped: its container instance was deregistered")
+        }
+        Err(e) => tracing::error!(error = %e, "the embedded agent stopped"),
+    }
 }

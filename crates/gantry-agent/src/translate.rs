@@ -1,0 +1,753 @@
+//! From the ECS shapes to Docker's: a container definition of a task becomes a container create body, and the
+//! task's volumes become bind mounts or Docker volumes. Pure functions, no I/O.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{
+    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, PortBinding,
+    ResourcesUlimits,
+};
+use gantry_model::agent::TaskSpec;
+use gantry_model::ecs::{ContainerDefinition, HealthCheck, Volume};
+
+use crate::runtime::{ContainerSpec, VolumeSpec};
+
+pub const LABEL_CLUSTER: &str = "com.amazonaws.ecs.cluster";
+pub const LABEL_TASK_ARN: &str = "com.amazonaws.ecs.task-arn";
+pub const LABEL_CONTAINER_NAME: &str = "com.amazonaws.ecs.container-name";
+pub const LABEL_FAMILY: &str = "com.amazonaws.ecs.task-definition-family";
+pub const LABEL_VERSION: &str = "com.amazonaws.ecs.task-definition-version";
+/// The container instance ARN of the agent that owns the container.
+pub const LABEL_INSTANCE: &str = "gantry.instance";
+
+/// ECS's default stop timeout.
+pub const DEFAULT_STOP_TIMEOUT_SECS: i64 = 30;
+/// Docker's smallest cpu shares; ECS gives it to containers with cpu 0.
+const MIN_CPU_SHARES: i64 = 2;
+const MIB: i64 = 1024 * 1024;
+const NANOS: i64 = 1_000_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    #[error("container {0} has no image")]
+    NoImage(String),
+    #[error("container {container}: mount point names unknown volume {volume}")]
+    UnknownVolume { container: String, volume: String },
+    #[error("container {0}: a mount point has no containerPath")]
+    NoContainerPath(String),
+    #[error("container {container} refers to unknown container {reference}")]
+    UnknownContainer {
+        container: String,
+        reference: String,
+    },
+}
+
+/// The task's id: the last element of its ARN.
+pub fn task_id(task_arn: &str) -> &str {
+    task_arn.rsplit('/').next().unwrap_or(task_arn)
+}
+
+/// A fresh Docker name for a container: `ecs-{family}-{revision}-{container}-{random}`, as the ECS agent names them.
+pub fn docker_container_name(family: &str, revision: i64, container: &str) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let name = format!("ecs-{family}-{revision}-{container}-{}", &random[..20]);
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// The Docker volume of a task-scoped volume: one per task, removed with it.
+pub fn task_volume_name(task_arn: &str, volume: &str) -> String {
+    format!("ecs-{}-{volume}", task_id(task_arn))
+}
+
+/// The Docker network mode of a task: `host` and `none` as asked, `bridge` otherwise.
+pub fn network_mode(task: &TaskSpec) -> &'static str {
+    match task.network_mode.as_str() {
+        "host" => "host",
+        "none" => "none",
+        _ => "bridge",
+    }
+}
+
+/// The name the cluster label carries.
+pub fn cluster_name(task: &TaskSpec) -> &str {
+    if !task.cluster_name.is_empty() {
+        &task.cluster_name
+    } else {
+        task.cluster_arn
+            .rsplit('/')
+            .next()
+            .unwrap_or(&task.cluster_arn)
+    }
+}
+
+/// What a task volume is on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VolumePlan {
+    /// A host directory, bind-mounted.
+    Host { name: String, path: String },
+    /// A Docker volume created for the task and removed after it (scope `task`, or no host path at all).
+    Task(VolumeSpec),
+    /// A Docker volume shared across tasks (scope `shared`), created when missing if `autoprovision`.
+    Shared {
+        spec: VolumeSpec,
+        autoprovision: bool,
+    },
+}
+
+impl VolumePlan {
+    /// What a bind string names as the source: the host path or the Docker volume.
+    pub fn source(&self) -> &str {
+        match self {
+            VolumePlan::Host { path, .. } => path,
+            VolumePlan::Task(spec) | VolumePlan::Shared { spec, .. } => &spec.name,
+        }
+    }
+}
+
+fn volume_plan(task: &TaskSpec, instance_arn: &str, volume: &Volume) -> VolumePlan {
+    let name = volume.name.clone().unwrap_or_default();
+    if let Some(path) = volume
+        .host
+        .as_ref()
+        .and_then(|h| h.source_path.clone())
+        .filter(|p| !p.is_empty())
+    {
+        return VolumePlan::Host { name, path };
+    }
+    let config = volume
+        .docker_volume_configuration
+        .clone()
+        .unwrap_or_default();
+    let mut labels: BTreeMap<String, String> = config.labels.clone().unwrap_or_default();
+    let driver_opts = config.driver_opts.clone().unwrap_or_default();
+    if config.scope.as_deref() == Some("shared") {
+        let spec = VolumeSpec {
+            name,
+            driver: config.driver.clone(),
+            driver_opts,
+            labels,
+        };
+        return VolumePlan::Shared {
+            spec,
+            autoprovision: config.autoprovision.unwrap_or(false),
+        };
+    }
+    labels.insert(LABEL_TASK_ARN.into(), task.task_arn.clone());
+    labels.insert(LABEL_INSTANCE.into(), instance_arn.to_string());
+    VolumePlan::Task(VolumeSpec {
+        name: task_volume_name(&task.task_arn, &name),
+        driver: config.driver.clone(),
+        driver_opts,
+        labels,
+    })
+}
+
+/// The task's volumes, by name.
+pub fn volume_plans(task: &TaskSpec, instance_arn: &str) -> BTreeMap<String, VolumePlan> {
+    task.volumes
+        .iter()
+        .filter(|v| v.name.as_deref().is_some_and(|n| !n.is_empty()))
+        .map(|v| {
+            (
+                v.name.clone().unwrap_or_default(),
+                volume_plan(task, instance_arn, v),
+            )
+        })
+        .collect()
+}
+
+/// Docker's health check from the ECS one: `CMD` and `CMD-SHELL` forms, seconds to nanoseconds, ECS defaults.
+pub fn health_config(hc: &HealthCheck) -> HealthConfig {
+    let test = match hc.command.first().map(String::as_str) {
+        Some("CMD") | Some("NONE") => hc.command.clone(),
+        Some("CMD-SHELL") => vec!["CMD-SHELL".to_string(), hc.command[1..].join(" ")],
+        _ => vec!["CMD-SHELL".to_string(), hc.command.join(" ")],
+    };
+    HealthConfig {
+        test: Some(test),
+        interval: Some(hc.interval.unwrap_or(30) * NANOS),
+        timeout: Some(hc.timeout.unwrap_or(5) * NANOS),
+        retries: Some(hc.retries.unwrap_or(3)),
+        start_period: Some(hc.start_period.unwrap_or(0) * NANOS),
+        start_interval: None,
+    }
+}
+
+/// The stop timeout of a container, in seconds.
+pub fn stop_timeout_secs(def: &ContainerDefinition) -> i64 {
+    def.stop_timeout
+        .filter(|t| *t > 0)
+        .unwrap_or(DEFAULT_STOP_TIMEOUT_SECS)
+}
+
+/// Everything a container's translation needs besides its definition.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub task: &'a TaskSpec,
+    pub instance_arn: &'a str,
+    /// The Docker names of the task's containers, by ECS container name.
+    pub docker_names: &'a BTreeMap<String, String>,
+    pub volumes: &'a BTreeMap<String, VolumePlan>,
+}
+
+impl Context<'_> {
+    fn docker_name_of(&self, container: &str, reference: &str) -> Result<&str, TranslateError> {
+        self.docker_names
+            .get(reference)
+            .map(String::as_str)
+            .ok_or_else(|| TranslateError::UnknownContainer {
+                container: container.to_string(),
+                reference: reference.to_string(),
+            })
+    }
+}
+
+/// The labels of a container: its `dockerLabels`, then the ECS labels and the owning instance.
+pub fn labels(ctx: &Context<'_>, def: &ContainerDefinition) -> HashMap<String, String> {
+    let mut labels: HashMap<String, String> = def
+        .docker_labels
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let task = ctx.task;
+    labels.insert(LABEL_CLUSTER.into(), cluster_name(task).to_string());
+    labels.insert(LABEL_TASK_ARN.into(), task.task_arn.clone());
+    labels.insert(LABEL_CONTAINER_NAME.into(), def.name().to_string());
+    labels.insert(LABEL_FAMILY.into(), task.family.clone());
+    labels.insert(LABEL_VERSION.into(), task.revision.to_string());
+    labels.insert(LABEL_INSTANCE.into(), ctx.instance_arn.to_string());
+    labels
+}
+
+/// The container to create for `def`, named `docker_name`.
+pub fn container_spec(
+    ctx: &Context<'_>,
+    def: &ContainerDefinition,
+    docker_name: &str,
+) -> Result<ContainerSpec, TranslateError> {
+    let name = def.name();
+    let image = def
+        .image
+        .clone()
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| TranslateError::NoImage(name.into()))?;
+    let mode = network_mode(ctx.task);
+
+    let env: Vec<String> = def
+        .environment
+        .iter()
+        .filter_map(|kv| {
+            kv.name
+                .as_ref()
+                .map(|n| format!("{n}={}", kv.value.clone().unwrap_or_default()))
+        })
+        .collect();
+
+    let mut exposed: HashMap<String, HashMap<(), ()>> = HashMap::new();
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    if mode != "none" {
+        for pm in &def.port_mappings {
+            let Some(container_port) = pm.container_port else {
+                continue;
+            };
+            let protocol = pm.protocol.as_deref().unwrap_or("tcp").to_ascii_lowercase();
+            let key = format!("{container_port}/{protocol}");
+            exposed.insert(key.clone(), HashMap::new());
+            if mode == "bridge" {
+                let host_port = pm
+                    .host_port
+                    .filter(|p| *p > 0)
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
+                let binding = PortBinding {
+                    host_ip: Some("0.0.0.0".into()),
+                    host_port: Some(host_port),
+                };
+                bindings
+                    .entry(key)
+                    .or_insert_with(|| Some(Vec::new()))
+                    .get_or_insert_with(Vec::new)
+                    .push(binding);
+            }
+        }
+    }
+
+    let mut binds = Vec::new();
+    for mp in &def.mount_points {
+        let volume = mp.source_volume.clone().unwrap_or_default();
+        let plan = ctx
+            .volumes
+            .get(&volume)
+            .ok_or_else(|| TranslateError::UnknownVolume {
+                container: name.into(),
+                volume: volume.clone(),
+            })?;
+        let path = mp.container_path.clone().filter(|p| !p.is_empty());
+        let path = path.ok_or_else(|| TranslateError::NoContainerPath(name.into()))?;
+        let mode = if mp.read_only == Some(true) {
+            ":ro"
+        } else {
+            ""
+        };
+        binds.push(format!("{}:{path}{mode}", plan.source()));
+    }
+
+    let mut volumes_from = Vec::new();
+    for vf in &def.volumes_from {
+        let source = vf.source_container.clone().unwrap_or_default();
+        let docker_name = ctx.docker_name_of(name, &source)?;
+        let mode = if vf.read_only == Some(true) {
+            "ro"
+        } else {
+            "rw"
+        };
+        volumes_from.push(format!("{docker_name}:{mode}"));
+    }
+
+    let mut links = Vec::new();
+    for link in def.links.iter().flatten() {
+        let (target, alias) = link
+            .split_once(':')
+            .unwrap_or((link.as_str(), link.as_str()));
+        links.push(format!("{}:{alias}", ctx.docker_name_of(name, target)?));
+    }
+
+    let ulimits: Vec<ResourcesUlimits> = def
+        .ulimits
+        .iter()
+        .flatten()
+        .map(|u| ResourcesUlimits {
+            name: Some(u.name.clone()),
+            soft: Some(u.soft_limit),
+            hard: Some(u.hard_limit),
+        })
+        .collect();
+
+    let extra_hosts: Vec<String> = def
+        .extra_hosts
+        .iter()
+        .flatten()
+        .map(|h| format!("{}:{}", h.hostname, h.ip_address))
+        .collect();
+
+    let host_config = HostConfig {
+        cpu_shares: Some(def.cpu.max(MIN_CPU_SHARES)),
+        memory: def.memory.filter(|m| *m > 0).map(|m| m * MIB),
+        memory_reservation: def.memory_reservation.filter(|m| *m > 0).map(|m| m * MIB),
+        ulimits: (!ulimits.is_empty()).then_some(ulimits),
+        privileged: def.privileged,
+        readonly_rootfs: def.readonly_root_filesystem,
+        network_mode: Some(mode.to_string()),
+        port_bindings: (!bindings.is_empty()).then_some(bindings),
+        binds: (!binds.is_empty()).then_some(binds),
+        volumes_from: (!volumes_from.is_empty()).then_some(volumes_from),
+        links: (!links.is_empty()).then_some(links),
+        extra_hosts: (!extra_hosts.is_empty()).then_some(extra_hosts),
+        dns: def.dns_servers.clone().filter(|d| !d.is_empty()),
+        dns_search: def.dns_search_domains.clone().filter(|d| !d.is_empty()),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: None,
+        }),
+        ..Default::default()
+    };
+
+    let config = ContainerCreateBody {
+        // Docker refuses a hostname in host mode.
+        hostname: def.hostname.clone().filter(|_| mode != "host"),
+        user: def.user.clone(),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        tty: def.pseudo_terminal,
+        open_stdin: def.interactive,
+        env: (!env.is_empty()).then_some(env),
+        cmd: def.command.clone(),
+        entrypoint: def.entry_point.clone(),
+        healthcheck: def.health_check.as_ref().map(health_config),
+        image: Some(image),
+        working_dir: def.working_directory.clone(),
+        network_disabled: def.disable_networking,
+        labels: Some(labels(ctx, def)),
+        stop_timeout: Some(stop_timeout_secs(def)),
+        host_config: Some(host_config),
+        ..Default::default()
+    };
+    Ok(ContainerSpec {
+        name: docker_name.to_string(),
+        config,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gantry_model::ecs::{
+        DockerVolumeConfiguration, HostEntry, HostVolumeProperties, KeyValuePair, MountPoint,
+        PortMapping, Ulimit, VolumeFrom,
+    };
+
+    fn task() -> TaskSpec {
+        TaskSpec {
+            task_arn:
+                "arn:aws:ecs:us-east-1:000000000000:task/default/0123456789abcdef0123456789abcdef"
+                    .into(),
+            cluster_arn: "arn:aws:ecs:us-east-1:000000000000:cluster/default".into(),
+            cluster_name: "default".into(),
+            family: "web".into(),
+            revision: 3,
+            desired_status: "RUNNING".into(),
+            network_mode: "bridge".into(),
+            volumes: vec![
+                Volume {
+                    name: Some("data".into()),
+                    host: Some(HostVolumeProperties {
+                        source_path: Some("/srv/data".into()),
+                    }),
+                    ..Default::default()
+                },
+                Volume {
+                    name: Some("scratch".into()),
+                    ..Default::default()
+                },
+                Volume {
+                    name: Some("cache".into()),
+                    docker_volume_configuration: Some(DockerVolumeConfiguration {
+                        scope: Some("shared".into()),
+                        autoprovision: Some(true),
+                        driver: Some("local".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn def() -> ContainerDefinition {
+        ContainerDefinition {
+            name: Some("app".into()),
+            image: Some("busybox:latest".into()),
+            cpu: 0,
+            memory: Some(128),
+            memory_reservation: Some(64),
+            port_mappings: vec![
+                PortMapping {
+                    container_port: Some(8080),
+                    host_port: Some(49153),
+                    ..Default::default()
+                },
+                PortMapping {
+                    container_port: Some(53),
+                    host_port: Some(5353),
+                    protocol: Some("udp".into()),
+                    ..Default::default()
+                },
+            ],
+            command: Some(vec!["httpd".into(), "-f".into()]),
+            entry_point: Some(vec!["/bin/sh".into(), "-c".into()]),
+            environment: vec![KeyValuePair {
+                name: Some("A".into()),
+                value: Some("1".into()),
+            }],
+            mount_points: vec![
+                MountPoint {
+                    source_volume: Some("data".into()),
+                    container_path: Some("/data".into()),
+                    read_only: Some(true),
+                },
+                MountPoint {
+                    source_volume: Some("scratch".into()),
+                    container_path: Some("/tmp/s".into()),
+                    read_only: None,
+                },
+                MountPoint {
+                    source_volume: Some("cache".into()),
+                    container_path: Some("/cache".into()),
+                    read_only: None,
+                },
+            ],
+            volumes_from: vec![VolumeFrom {
+                source_container: Some("sidecar".into()),
+                read_only: Some(true),
+            }],
+            links: Some(vec!["db:database".into(), "sidecar".into()]),
+            working_directory: Some("/work".into()),
+            user: Some("1000".into()),
+            hostname: Some("apphost".into()),
+            stop_timeout: Some(5),
+            ulimits: Some(vec![Ulimit {
+                name: "nofile".into(),
+                soft_limit: 1024,
+                hard_limit: 2048,
+            }]),
+            extra_hosts: Some(vec![HostEntry {
+                hostname: "api".into(),
+                ip_address: "10.0.0.1".into(),
+            }]),
+            dns_servers: Some(vec!["1.1.1.1".into()]),
+            privileged: Some(false),
+            readonly_root_filesystem: Some(true),
+            docker_labels: Some(BTreeMap::from([
+                ("team".to_string(), "blue".to_string()),
+                (LABEL_CLUSTER.to_string(), "spoofed".to_string()),
+            ])),
+            health_check: Some(HealthCheck {
+                command: vec!["CMD-SHELL".into(), "wget -q -O- localhost:8080".into()],
+                interval: Some(5),
+                timeout: None,
+                retries: Some(2),
+                start_period: Some(1),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn names() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("app".to_string(), "ecs-web-3-app-aaaa".to_string()),
+            ("db".to_string(), "ecs-web-3-db-bbbb".to_string()),
+            ("sidecar".to_string(), "ecs-web-3-sidecar-cccc".to_string()),
+        ])
+    }
+
+    fn translate(
+        task: &TaskSpec,
+        def: &ContainerDefinition,
+    ) -> Result<ContainerSpec, TranslateError> {
+        let names = names();
+        let volumes = volume_plans(task, "arn:instance");
+        let ctx = Context {
+            task,
+            instance_arn: "arn:instance",
+            docker_names: &names,
+            volumes: &volumes,
+        };
+        container_spec(&ctx, def, "ecs-web-3-app-aaaa")
+    }
+
+    #[test]
+    fn translates_a_full_definition() {
+        let spec = translate(&task(), &def()).unwrap();
+        assert_eq!(spec.name, "ecs-web-3-app-aaaa");
+        let c = &spec.config;
+        assert_eq!(c.image.as_deref(), Some("busybox:latest"));
+        assert_eq!(c.cmd, Some(vec!["httpd".to_string(), "-f".to_string()]));
+        assert_eq!(
+            c.entrypoint,
+            Some(vec!["/bin/sh".to_string(), "-c".to_string()])
+        );
+        assert_eq!(c.env, Some(vec!["A=1".to_string()]));
+        assert_eq!(c.working_dir.as_deref(), Some("/work"));
+        assert_eq!(c.user.as_deref(), Some("1000"));
+        assert_eq!(c.hostname.as_deref(), Some("apphost"));
+        assert_eq!(c.stop_timeout, Some(5));
+        let labels = c.labels.as_ref().unwrap();
+        assert_eq!(labels["team"], "blue");
+        assert_eq!(labels[LABEL_CLUSTER], "default");
+        assert_eq!(labels[LABEL_TASK_ARN], task().task_arn);
+        assert_eq!(labels[LABEL_CONTAINER_NAME], "app");
+        assert_eq!(labels[LABEL_FAMILY], "web");
+        assert_eq!(labels[LABEL_VERSION], "3");
+        assert_eq!(labels[LABEL_INSTANCE], "arn:instance");
+        assert!(c.exposed_ports.as_ref().unwrap().contains_key("8080/tcp"));
+        assert!(c.exposed_ports.as_ref().unwrap().contains_key("53/udp"));
+
+        let hc = c.healthcheck.as_ref().unwrap();
+        assert_eq!(
+            hc.test,
+            Some(vec![
+                "CMD-SHELL".to_string(),
+                "wget -q -O- localhost:8080".to_string()
+            ])
+        );
+        assert_eq!(hc.interval, Some(5_000_000_000));
+        assert_eq!(hc.timeout, Some(5_000_000_000));
+        assert_eq!(hc.retries, Some(2));
+        assert_eq!(hc.start_period, Some(1_000_000_000));
+
+        let h = c.host_config.as_ref().unwrap();
+        assert_eq!(h.cpu_shares, Some(2));
+        assert_eq!(h.memory, Some(128 * MIB));
+        assert_eq!(h.memory_reservation, Some(64 * MIB));
+        assert_eq!(h.network_mode.as_deref(), Some("bridge"));
+        let ports = h.port_bindings.as_ref().unwrap();
+        let web = ports["8080/tcp"].as_ref().unwrap();
+        assert_eq!(web[0].host_port.as_deref(), Some("49153"));
+        assert_eq!(web[0].host_ip.as_deref(), Some("0.0.0.0"));
+        assert_eq!(
+            ports["53/udp"].as_ref().unwrap()[0].host_port.as_deref(),
+            Some("5353")
+        );
+        assert_eq!(
+            h.binds,
+            Some(vec![
+                "/srv/data:/data:ro".to_string(),
+                "ecs-0123456789abcdef0123456789abcdef-scratch:/tmp/s".to_string(),
+                "cache:/cache".to_string(),
+            ])
+        );
+        assert_eq!(
+            h.volumes_from,
+            Some(vec!["ecs-web-3-sidecar-cccc:ro".to_string()])
+        );
+        assert_eq!(
+            h.links,
+            Some(vec![
+                "ecs-web-3-db-bbbb:database".to_string(),
+                "ecs-web-3-sidecar-cccc:sidecar".to_string()
+            ])
+        );
+        assert_eq!(h.extra_hosts, Some(vec!["api:10.0.0.1".to_string()]));
+        assert_eq!(h.dns, Some(vec!["1.1.1.1".to_string()]));
+        assert_eq!(h.readonly_rootfs, Some(true));
+        let ulimit = &h.ulimits.as_ref().unwrap()[0];
+        assert_eq!(
+            (ulimit.name.as_deref(), ulimit.soft, ulimit.hard),
+            (Some("nofile"), Some(1024), Some(2048))
+        );
+        assert_eq!(
+            h.log_config.as_ref().and_then(|l| l.typ.as_deref()),
+            Some("json-file")
+        );
+    }
+
+    #[test]
+    fn host_mode_exposes_without_binding_and_drops_hostname() {
+        let mut t = task();
+        t.network_mode = "host".into();
+        let spec = translate(&t, &def()).unwrap();
+        let h = spec.config.host_config.as_ref().unwrap();
+        assert_eq!(h.network_mode.as_deref(), Some("host"));
+        assert!(h.port_bindings.is_none());
+        assert!(spec.config.hostname.is_none());
+    }
+
+    #[test]
+    fn awsvpc_and_unknown_modes_run_bridged_and_none_binds_nothing() {
+        let mut t = task();
+        t.network_mode = "awsvpc".into();
+        assert_eq!(
+            translate(&t, &def())
+                .unwrap()
+                .config
+                .host_config
+                .unwrap()
+                .network_mode
+                .as_deref(),
+            Some("bridge")
+        );
+        t.network_mode = "none".into();
+        let spec = translate(&t, &def()).unwrap();
+        assert!(spec.config.exposed_ports.is_none());
+        assert!(spec.config.host_config.unwrap().port_bindings.is_none());
+    }
+
+    #[test]
+    fn defaults_follow_ecs() {
+        let d = ContainerDefinition {
+            name: Some("app".into()),
+            image: Some("busybox".into()),
+            cpu: 512,
+            port_mappings: vec![PortMapping {
+                container_port: Some(80),
+                ..Default::default()
+            }],
+            health_check: Some(HealthCheck {
+                command: vec!["CMD".into(), "true".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let spec = translate(&task(), &d).unwrap();
+        assert_eq!(spec.config.stop_timeout, Some(30));
+        let h = spec.config.host_config.as_ref().unwrap();
+        assert_eq!(h.cpu_shares, Some(512));
+        assert_eq!(h.memory, None);
+        // hostPort absent: Docker picks one
+        assert_eq!(
+            h.port_bindings.as_ref().unwrap()["80/tcp"]
+                .as_ref()
+                .unwrap()[0]
+                .host_port
+                .as_deref(),
+            Some("")
+        );
+        let hc = spec.config.healthcheck.unwrap();
+        assert_eq!(hc.test, Some(vec!["CMD".to_string(), "true".to_string()]));
+        assert_eq!(
+            (hc.interval, hc.timeout, hc.retries, hc.start_period),
+            (Some(30 * NANOS), Some(5 * NANOS), Some(3), Some(0))
+        );
+        assert!(spec.config.env.is_none());
+    }
+
+    #[test]
+    fn bad_references_are_errors() {
+        let mut d = def();
+        d.mount_points[0].source_volume = Some("nope".into());
+        assert!(matches!(
+            translate(&task(), &d),
+            Err(TranslateError::UnknownVolume { .. })
+        ));
+        let mut d = def();
+        d.links = Some(vec!["ghost".into()]);
+        assert!(matches!(
+            translate(&task(), &d),
+            Err(TranslateError::UnknownContainer { .. })
+        ));
+        let mut d = def();
+        d.image = None;
+        assert_eq!(
+            translate(&task(), &d),
+            Err(TranslateError::NoImage("app".into()))
+        );
+    }
+
+    #[test]
+    fn plans_volumes() {
+        let plans = volume_plans(&task(), "arn:instance");
+        assert_eq!(
+            plans["data"],
+            VolumePlan::Host {
+                name: "data".into(),
+                path: "/srv/data".into()
+            }
+        );
+        match &plans["scratch"] {
+            VolumePlan::Task(spec) => {
+                assert_eq!(spec.name, "ecs-0123456789abcdef0123456789abcdef-scratch");
+                assert_eq!(spec.labels[LABEL_INSTANCE], "arn:instance");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match &plans["cache"] {
+            VolumePlan::Shared {
+                spec,
+                autoprovision,
+            } => {
+                assert_eq!(spec.name, "cache");
+                assert!(autoprovision);
+                assert_eq!(spec.driver.as_deref(), Some("local"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn docker_names_are_valid_and_unique() {
+        let a = docker_container_name("web", 3, "app");
+        let b = docker_container_name("web", 3, "app");
+        assert!(a.starts_with("ecs-web-3-app-"));
+        assert_eq!(a.len(), "ecs-web-3-app-".len() + 20);
+        assert_ne!(a, b);
+    }
+}
