@@ -43,10 +43,19 @@ def docker(*args, check=True):
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=check)
 
 
-def remove_task_containers():
-    ids = docker("ps", "-aq", "--filter", f"label={TASK_LABEL}").stdout.split()
-    if ids:
-        docker("rm", "-f", "-v", *ids, check=False)
+def remove_task_containers(data_dir):
+    """Removes the containers of the agents that ran on `data_dir`'s server, and only those: other servers (a
+    parallel run, a demo) keep theirs. The agent labels each container with its instance (DESIGN §4)."""
+    state = Path(data_dir) / "agent" / "agent-state.json"
+    arns = set()
+    if state.exists():
+        arn = json.loads(state.read_text()).get("containerInstanceArn")
+        if arn:
+            arns.add(arn)
+    for arn in arns:
+        ids = docker("ps", "-aq", "--filter", f"label=gantry.instance={arn}").stdout.split()
+        if ids:
+            docker("rm", "-f", "-v", *ids, check=False)
 
 
 def free_port():
@@ -150,9 +159,6 @@ def gantry(tmp_path_factory):
         docker("info")
     except (OSError, subprocess.SubprocessError) as e:
         pytest.fail(f"docker is required by the e2e tests and does not answer: {e}")
-    # Containers left by an earlier, interrupted run would confuse the agent.
-    remove_task_containers()
-
     base = tmp_path_factory.mktemp("gantry")
     server = Gantry(GANTRY_BIN, base / "data", base / "gantry.log", free_port())
     _running = server
@@ -163,7 +169,7 @@ def gantry(tmp_path_factory):
         # Also when start() failed: a server that never got healthy may still be running.
         server.stop()
         _running = None
-        remove_task_containers()
+        remove_task_containers(server.data_dir)
 
 
 @pytest.hookimpl(hookwrapper=True)

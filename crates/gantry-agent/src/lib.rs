@@ -14,7 +14,7 @@
 //! use gantry_agent::{Agent, AgentConfig, DockerRuntime};
 //!
 //! let runtime = DockerRuntime::connect().await?;
-//! let config = AgentConfig::new("default", "/var/lib/gantry/agent");
+//! let config = AgentConfig::new("default", "agent-data");
 //! Agent::new(Arc::new(api), Arc::new(runtime), config).run_until(async {
 //!     let _ = tokio::signal::ctrl_c().await;
 //! }).await?;

@@ -466,7 +466,7 @@ mod tests {
                 },
                 MountPoint {
                     source_volume: Some("scratch".into()),
-                    container_path: Some("/tmp/s".into()),
+                    container_path: Some("/scratch".into()),
                     read_only: None,
                 },
                 MountPoint {
@@ -480,7 +480,7 @@ mod tests {
                 read_only: Some(true),
             }],
             links: Some(vec!["db:database".into(), "sidecar".into()]),
-            working_directory: Some("/work".into()),
+            working_directory: Some("/app".into()),
             user: Some("1000".into()),
             hostname: Some("apphost".into()),
             stop_timeout: Some(5),
@@ -546,7 +546,7 @@ mod tests {
             Some(vec!["/bin/sh".to_string(), "-c".to_string()])
         );
         assert_eq!(c.env, Some(vec!["A=1".to_string()]));
-        assert_eq!(c.working_dir.as_deref(), Some("/work"));
+        assert_eq!(c.working_dir.as_deref(), Some("/app"));
         assert_eq!(c.user.as_deref(), Some("1000"));
         assert_eq!(c.hostname.as_deref(), Some("apphost"));
         assert_eq!(c.stop_timeout, Some(5));
@@ -591,7 +591,7 @@ mod tests {
             h.binds,
             Some(vec![
                 "/srv/data:/data:ro".to_string(),
-                "ecs-0123456789abcdef0123456789abcdef-scratch:/tmp/s".to_string(),
+                "ecs-0123456789abcdef0123456789abcdef-scratch:/scratch".to_string(),
                 "cache:/cache".to_string(),
             ])
         );
