@@ -86,3 +86,27 @@ def test_state_survives_kill9(gantry, ecs):
     assert described["status"] == "ACTIVE" and described["tags"] == [{"key": "k", "value": "v"}]
     assert ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]["revision"] == 3
     assert requests.get(gantry.url("/_gantry/health"), timeout=5).status_code == 200
+
+
+def test_reset_keeps_the_host_and_removes_task_containers(gantry, ecs):
+    import subprocess
+
+    family = unique("reset")
+    ecs.register_task_definition(family=family, containerDefinitions=[container(command=["sleep", "60000"], memory=16)])
+    arn = ecs.run_task(taskDefinition=family)["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_running").wait(tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    runtime_id = ecs.describe_tasks(tasks=[arn])["tasks"][0]["containers"][0]["runtimeId"]
+    gantry.reset()
+    # The host is registered again by the time the reset answers, as on a fresh server.
+    instances = ecs.list_container_instances()["containerInstanceArns"]
+    assert len(instances) == 1
+    assert ecs.describe_clusters(clusters=["default"])["clusters"][0]["status"] == "ACTIVE"
+    # The forgotten task's container goes away.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        out = subprocess.run(["docker", "ps", "-aq", "--no-trunc", "--filter", f"id={runtime_id}"], capture_output=True, text=True)
+        if not out.stdout.strip():
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"container {runtime_id} of a reset task is still there")

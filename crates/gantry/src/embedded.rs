@@ -17,21 +17,22 @@ pub struct Embedded {
     pub ecs: Arc<EcsService<RedbStore>>,
     pub logs: Arc<LogsService<RedbStore>>,
     pub scope: Scope,
-    /// The agent's registration, to restore its container instance after an admin reset wiped it.
-    pub registration: Mutex<Option<RegisterRequest>>,
+    /// The agent's registration and the ARN it got, to restore its container instance after an admin reset.
+    pub registration: Mutex<Option<(RegisterRequest, String)>>,
 }
 
 impl Embedded {
     /// After an admin reset the instance's record is gone (not INACTIVE): register it again under the same ARN so
     /// the embedded agent goes on as a fresh server's would. A user's deregistration is left alone.
-    async fn restore_after_reset(&self, arn: &str) -> Result<bool, AgentError> {
-        if self.ecs.container_instance_status(arn).is_some() {
-            return Ok(false);
-        }
-        let Some(mut req) = self.registration.lock().ok().and_then(|r| r.clone()) else {
+    /// Returns whether it did.
+    pub async fn restore_after_reset(&self) -> Result<bool, AgentError> {
+        let Some((mut req, arn)) = self.registration.lock().ok().and_then(|r| r.clone()) else {
             return Ok(false);
         };
-        req.container_instance_arn = Some(arn.to_string());
+        if self.ecs.container_instance_status(&arn).is_some() {
+            return Ok(false);
+        }
+        req.container_instance_arn = Some(arn.clone());
         let restored = self.ecs.agent_register(req).await?;
         Ok(restored.container_instance_arn == arn)
     }
@@ -39,10 +40,11 @@ impl Embedded {
 
 impl AgentApi for Embedded {
     async fn register(&self, req: RegisterRequest) -> Result<RegisterResponse, AgentError> {
+        let response = self.ecs.agent_register(req.clone()).await?;
         if let Ok(mut r) = self.registration.lock() {
-            *r = Some(req.clone());
+            *r = Some((req, response.container_instance_arn.clone()));
         }
-        self.ecs.agent_register(req).await
+        Ok(response)
     }
 
     async fn poll(
@@ -52,7 +54,7 @@ impl AgentApi for Embedded {
         wait: Duration,
     ) -> Result<DesiredState, AgentError> {
         let state = self.ecs.agent_poll(arn, index, wait).await?;
-        if !state.registered && self.restore_after_reset(arn).await? {
+        if !state.registered && self.restore_after_reset().await? {
             return self.ecs.agent_poll(arn, index, Duration::ZERO).await;
         }
         Ok(state)

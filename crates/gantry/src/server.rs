@@ -39,6 +39,7 @@ pub enum ServerError {
 struct Admin {
     store: Arc<RedbStore>,
     logs: Arc<LogsService<RedbStore>>,
+    embedded: Option<Arc<Embedded>>,
     enabled: bool,
 }
 
@@ -64,6 +65,15 @@ async fn reset(State(admin): State<Admin>) -> Response {
     let wiped = match admin.store.txn(Txn::new().delete_prefix("/")).await {
         Ok(_) => admin.logs.reset_events().await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
+    };
+    // The host stays registered, as on a fresh server: the answer comes once the default cluster is back.
+    let wiped = match (wiped, &admin.embedded) {
+        (Ok(()), Some(embedded)) => embedded
+            .restore_after_reset()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        (other, _) => other,
     };
     match wiped {
         Ok(()) => {
@@ -123,7 +133,16 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         },
         services,
     );
+    let embedded = config.agent.then(|| {
+        Arc::new(Embedded {
+            ecs: ecs.clone(),
+            logs: logs.clone(),
+            scope: Scope::new(config.region.clone(), config.account.clone()),
+            registration: Mutex::new(None),
+        })
+    });
     let admin = Admin {
+        embedded: embedded.clone(),
         store: store.clone(),
         logs: logs.clone(),
         enabled: config.enable_admin,
@@ -150,15 +169,9 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     );
     tracing::info!(%addr, data_dir = %dir, "listening");
 
-    if config.agent {
-        let embedded = Embedded {
-            ecs: ecs.clone(),
-            logs: logs.clone(),
-            scope: Scope::new(config.region.clone(), config.account.clone()),
-            registration: Mutex::new(None),
-        };
+    if let Some(embedded) = &embedded {
         tokio::spawn(run_embedded_agent(
-            Arc::new(embedded),
+            embedded.clone(),
             config.cluster.clone(),
             config.data_dir.join("agent"),
         ));
