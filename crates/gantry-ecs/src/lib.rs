@@ -5,6 +5,7 @@
 //! agent protocol).
 
 mod agent_server;
+mod cleanup;
 mod clusters;
 mod container_instances;
 mod error;
@@ -26,6 +27,7 @@ use gantry_aws::{AwsError, JsonService, RequestContext, ServiceFuture};
 use gantry_store::Store;
 use serde_json::Value;
 
+pub use cleanup::STOPPED_TASK_RETENTION;
 pub use error::EcsError;
 pub use records::TaskRecord;
 

@@ -275,3 +275,30 @@ async fn draining_instances_get_no_new_tasks_and_clusters_with_tasks_are_not_del
     .unwrap();
     assert_eq!(listed["containerInstanceArns"][0], instance.as_str());
 }
+
+#[tokio::test]
+async fn stopped_tasks_are_forgotten_after_the_retention() {
+    let (ecs, instance) = setup(4096, 4096).await;
+    let out = call(&ecs, "RunTask", json!({"taskDefinition": "web"}))
+        .await
+        .unwrap();
+    let arn = out["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    ecs.agent_report(
+        &instance,
+        TaskStateChange {
+            task_arn: arn.clone(),
+            last_status: "STOPPED".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let now = gantry_model::time::now();
+    assert_eq!(ecs.forget_stopped_tasks(now).await.unwrap(), 0);
+    let later = now + gantry_ecs::STOPPED_TASK_RETENTION.as_secs_f64() + 1.0;
+    assert_eq!(ecs.forget_stopped_tasks(later).await.unwrap(), 1);
+    let described = call(&ecs, "DescribeTasks", json!({"tasks": [arn]}))
+        .await
+        .unwrap();
+    assert_eq!(described["failures"][0]["reason"], "MISSING");
+}

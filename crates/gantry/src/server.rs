@@ -123,6 +123,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
             agent_timeout: Duration::from_secs(60),
         },
     );
+    ecs.clone().spawn_cleanup();
     let logs = Arc::new(LogsService::open((*store).clone(), &config.data_dir)?);
     logs.clone().spawn_retention();
     let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone()];
