@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 use crate::{Event, StoreError};
 
 /// How many recent events are kept for watchers that start from an older revision.
-const HISTORY: usize = 8192;
+const HISTORY: usize = 1024;
 
 pub(crate) struct Hub {
     history: VecDeque<Arc<Event>>,
