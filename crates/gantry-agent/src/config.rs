@@ -34,6 +34,9 @@ pub struct AgentConfig {
     pub log_batch_bytes: usize,
     /// How long a stopped task waits for its last log lines to be shipped before its containers are removed.
     pub log_drain_timeout: Duration,
+    /// How long the containers of a stopped task are kept for `docker logs` and `docker inspect` (ECS:
+    /// `ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION`, 3 hours). A task the server forgets while it runs is removed at once.
+    pub task_cleanup_wait: Duration,
 }
 
 impl AgentConfig {
@@ -52,6 +55,7 @@ impl AgentConfig {
             log_flush_interval: Duration::from_secs(1),
             log_batch_bytes: 1024 * 1024,
             log_drain_timeout: Duration::from_secs(10),
+            task_cleanup_wait: Duration::from_secs(3 * 3600),
         }
     }
 

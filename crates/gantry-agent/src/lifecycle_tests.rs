@@ -28,6 +28,7 @@ fn config(dir: &Path) -> AgentConfig {
     config.retry_max = Duration::from_millis(50);
     config.log_flush_interval = Duration::from_millis(30);
     config.log_drain_timeout = Duration::from_secs(2);
+    config.task_cleanup_wait = Duration::ZERO;
     config
 }
 
@@ -71,8 +72,16 @@ impl Running {
 }
 
 fn start_agent(api: &Arc<FakeApi>, runtime: &Arc<FakeRuntime>, dir: &Path) -> Running {
+    start_agent_with(api, runtime, config(dir))
+}
+
+fn start_agent_with(
+    api: &Arc<FakeApi>,
+    runtime: &Arc<FakeRuntime>,
+    config: AgentConfig,
+) -> Running {
     let (tx, rx) = oneshot::channel::<()>();
-    let agent = Agent::new(api.clone(), runtime.clone(), config(dir));
+    let agent = Agent::new(api.clone(), runtime.clone(), config);
     let join = tokio::spawn(agent.run_until(async {
         let _ = rx.await;
     }));
@@ -680,6 +689,35 @@ async fn orphans_are_removed_and_other_instances_containers_are_left_alone() {
         Some(other.task_arn.as_str())
     );
     assert!(api.reports().iter().all(|r| r.task_arn == t.task_arn));
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn containers_of_an_ended_task_stay_for_the_cleanup_wait() {
+    let (api, runtime, dir) = setup();
+    let t = task("t20", vec![container("app")]);
+    api.set_tasks(vec![t.clone()]);
+    api.drop_stopped_tasks(true);
+    let mut config = config(&dir);
+    config.task_cleanup_wait = Duration::from_millis(700);
+    let agent = start_agent_with(&api, &runtime, config);
+    assert!(
+        api.wait_for_status(&t.task_arn, status::RUNNING, WAIT)
+            .await
+    );
+    runtime.exit("app", 3);
+    assert!(
+        api.wait_for_status(&t.task_arn, status::STOPPED, WAIT)
+            .await
+    );
+    // Kept for inspection a while...
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(runtime.live_containers().len(), 1);
+    // ...then removed.
+    assert!(
+        api.wait_for(WAIT, |_| runtime.live_containers().is_empty())
+            .await
+    );
     agent.stop().await;
 }
 

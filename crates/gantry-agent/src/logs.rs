@@ -1,7 +1,9 @@
 //! Log shipping for the `awslogs` driver: containers keep Docker's json-file driver; the agent follows their
 //! stdout and stderr with Docker's timestamps and ships batches with [`AgentApi::put_logs`]. Each batch carries
-//! the timestamp of its last line as the cursor; on (re)start the agent asks the server for the cursor and skips
-//! every line at or before it, so lines written while the agent or the server was down arrive late but once.
+//! the timestamp of its last line, in the log's own order, as the cursor. Docker replays a log from a whole second
+//! and does not keep stdout and stderr lines in timestamp order, so on (re)start the agent asks the server for the
+//! cursor and skips the replayed lines up to the line that carries exactly that timestamp: lines written while the
+//! agent or the server was down arrive late, but once, and none is lost to the disorder.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,20 +147,31 @@ struct Shipper<A> {
     api: Arc<A>,
     target: LogTarget,
     settings: LogSettings,
-    /// The last line shipped: nanoseconds and Docker's stamp.
+    /// The last line shipped, in log order: nanoseconds and Docker's stamp.
     cursor: Option<(i128, String)>,
+    /// Set while a reopened log replays lines already shipped: skip up to the line stamped like this.
+    resume: Option<(i128, String)>,
     events: Vec<LogEvent>,
     bytes: usize,
     last: Option<(i128, String)>,
 }
 
+/// Out-of-order lines are microseconds apart; when the resume line is not found (the log was rotated), lines this
+/// far past it are certainly new.
+const RESUME_SLACK_NANOS: i128 = 2_000_000_000;
+
 impl<A: AgentApi> Shipper<A> {
     fn accept(&mut self, line: &str) {
         let Some(line) = parse_line(line) else { return };
-        if self.cursor.as_ref().is_some_and(|(c, _)| line.nanos <= *c)
-            || self.last.as_ref().is_some_and(|(l, _)| line.nanos <= *l)
-        {
-            return;
+        if let Some((nanos, stamp)) = &self.resume {
+            if line.stamp == *stamp {
+                self.resume = None;
+                return;
+            }
+            if line.nanos <= *nanos + RESUME_SLACK_NANOS {
+                return;
+            }
+            self.resume = None;
         }
         self.bytes += line.message.len() + EVENT_OVERHEAD;
         let timestamp = i64::try_from(line.nanos / 1_000_000).unwrap_or(0);
@@ -199,7 +212,9 @@ impl<A: AgentApi> Shipper<A> {
                 }
             }
         }
-        self.cursor = self.last.take();
+        if let Some(last) = self.last.take() {
+            self.cursor = Some(last);
+        }
         self.bytes = 0;
     }
 }
@@ -230,11 +245,14 @@ pub async fn ship<A: AgentApi, R: Runtime>(
         target,
         settings,
         cursor,
+        resume: None,
         events: Vec::new(),
         bytes: 0,
         last: None,
     };
     loop {
+        // A (re)opened log replays from the cursor's whole second.
+        shipper.resume = shipper.cursor.clone();
         let since = shipper
             .cursor
             .as_ref()
@@ -375,5 +393,63 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(target(&task, &def), None);
+    }
+
+    fn shipper(cursor: Option<&str>) -> Shipper<crate::testing::FakeApi> {
+        let cursor = cursor.map(|c| (parse_timestamp(c).unwrap(), c.to_string()));
+        Shipper {
+            api: Arc::new(crate::testing::FakeApi::new()),
+            target: LogTarget {
+                group: "g".into(),
+                stream: "s".into(),
+                create_group: true,
+            },
+            settings: LogSettings {
+                flush_interval: Duration::from_secs(1),
+                batch_bytes: 1 << 20,
+                retry_initial: Duration::from_millis(1),
+                retry_max: Duration::from_millis(1),
+            },
+            resume: cursor.clone(),
+            cursor,
+            events: Vec::new(),
+            bytes: 0,
+            last: None,
+        }
+    }
+
+    fn messages<A>(s: &Shipper<A>) -> Vec<&str> {
+        s.events.iter().map(|e| e.message.as_str()).collect()
+    }
+
+    #[test]
+    fn lines_out_of_timestamp_order_are_all_shipped() {
+        let mut s = shipper(None);
+        s.accept("2024-05-01T12:00:00.000000300Z out 1");
+        s.accept("2024-05-01T12:00:00.000000100Z err 1");
+        s.accept("2024-05-01T12:00:00.000000400Z out 2");
+        assert_eq!(messages(&s), ["out 1", "err 1", "out 2"]);
+        // The cursor is the last line in log order, not the latest timestamp.
+        assert_eq!(s.last.as_ref().unwrap().1, "2024-05-01T12:00:00.000000400Z");
+    }
+
+    #[test]
+    fn a_replay_is_skipped_up_to_the_cursor_line_even_when_out_of_order() {
+        let mut s = shipper(Some("2024-05-01T12:00:00.000000300Z"));
+        // Replayed from the whole second: everything up to the cursor line was shipped before.
+        s.accept("2024-05-01T12:00:00.000000500Z shipped, late stamp");
+        s.accept("2024-05-01T12:00:00.000000300Z the cursor line");
+        // After it, new lines, including one stamped before the cursor.
+        s.accept("2024-05-01T12:00:00.000000200Z new, early stamp");
+        s.accept("2024-05-01T12:00:01Z new");
+        assert_eq!(messages(&s), ["new, early stamp", "new"]);
+    }
+
+    #[test]
+    fn a_lost_cursor_line_falls_back_to_time() {
+        let mut s = shipper(Some("2024-05-01T12:00:00.5Z"));
+        s.accept("2024-05-01T12:00:01Z within the slack: taken as shipped");
+        s.accept("2024-05-01T12:00:05Z well past it: new");
+        assert_eq!(messages(&s), ["well past it: new"]);
     }
 }

@@ -234,18 +234,22 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
         let adopted = self.slots.iter().filter(|s| s.id.is_some()).count();
         tracing::info!(task = %self.spec.task_arn, adopted, "task runner started");
         self.refresh().await;
-        if self.spec.last_status == status::STOPPED {
+        // Whether the task ended as a task (its containers are kept a while), rather than being forgotten.
+        let ended = if self.spec.last_status == status::STOPPED {
             // The server has it STOPPED already: make sure nothing runs, and say nothing.
             self.stop_all().await;
+            true
         } else {
             let cause = match self.check_desired() {
                 Some(cause) => cause,
                 None => self.start_and_watch().await,
             };
+            let ended = !matches!(cause, StopCause::Gone);
             self.stop_task(cause).await;
-        }
+            ended
+        };
         self.wait_until_gone().await;
-        self.cleanup().await;
+        self.cleanup(ended).await;
     }
 
     async fn start_and_watch(&mut self) -> StopCause {
@@ -783,9 +787,12 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
 
     async fn stop_task(&mut self, cause: StopCause) {
         tracing::info!(task = %self.spec.task_arn, ?cause, "stopping task");
-        self.stop_all().await;
+        let decided_here = !matches!(cause, StopCause::Server);
         let (code, reason) = match cause {
-            StopCause::Gone => return,
+            StopCause::Gone => {
+                self.stop_all().await;
+                return;
+            }
             StopCause::Server => (
                 self.spec.stop_code.clone(),
                 self.spec.stopped_reason.clone(),
@@ -799,6 +806,24 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
                 Some(reason),
             ),
         };
+        if decided_here {
+            // The task starts stopping now, on the agent's own decision: say so and why before stopping the rest
+            // (which may take each container's stopTimeout), so that stoppingAt is now, as on ECS.
+            let stopping = TaskStateChange {
+                task_arn: self.spec.task_arn.clone(),
+                last_status: self.spec.last_status.clone(),
+                containers: self
+                    .slots
+                    .iter()
+                    .map(|s| self.container_change(s, false))
+                    .collect(),
+                stop_code: code.clone(),
+                stopped_reason: reason.clone(),
+                ..Default::default()
+            };
+            self.shared.report(stopping).await;
+        }
+        self.stop_all().await;
         let change = TaskStateChange {
             task_arn: self.spec.task_arn.clone(),
             last_status: status::STOPPED.into(),
@@ -819,8 +844,9 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
         self.spec.last_status = status::STOPPED.into();
     }
 
-    /// After the server dropped the task: let the last log lines go out, then remove containers and task volumes.
-    async fn cleanup(&mut self) {
+    /// After the server dropped the task: let the last log lines go out, keep the containers of an ended task for
+    /// the cleanup wait, then remove containers and task volumes.
+    async fn cleanup(&mut self, ended: bool) {
         let drain = self.shared.config.log_drain_timeout;
         let logs = &mut self.logs;
         if tokio::time::timeout(drain, async { while logs.join_next().await.is_some() {} })
@@ -830,6 +856,9 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             tracing::warn!(task = %self.spec.task_arn, "log shipping did not finish before cleanup");
         }
         self.logs.abort_all();
+        if ended {
+            tokio::time::sleep(self.shared.config.task_cleanup_wait).await;
+        }
         let runtime = &self.shared.runtime;
         let ids = self
             .slots

@@ -97,6 +97,7 @@ impl World {
         config.retry_initial = Duration::from_millis(100);
         config.retry_max = Duration::from_secs(1);
         config.log_flush_interval = Duration::from_millis(200);
+        config.task_cleanup_wait = Duration::ZERO;
         config
     }
 

@@ -67,6 +67,13 @@ pub(crate) fn merge_report(record: &mut TaskRecord, change: &TaskStateChange, no
     if status::rank(&change.last_status) > status::rank(&t.last_status) {
         t.last_status = change.last_status.clone();
     }
+    // The agent decided to stop the task (an essential container exited, a start failed): it is stopping from now.
+    if change.stop_code.is_some() && t.desired_status != status::STOPPED {
+        t.desired_status = status::STOPPED.into();
+        t.stopping_at = Some(now);
+        t.stop_code = change.stop_code.clone();
+        t.stopped_reason = change.stopped_reason.clone();
+    }
     for c in &change.containers {
         let Some(wire) = t
             .containers
@@ -396,8 +403,45 @@ mod tests {
     }
 
     #[test]
+    fn an_agent_decided_stop_starts_stopping_at_once() {
+        let mut r = record();
+        r.task.last_status = "RUNNING".into();
+        let stopping = TaskStateChange {
+            last_status: "RUNNING".into(),
+            stop_code: Some("EssentialContainerExited".into()),
+            stopped_reason: Some("Essential container in task exited".into()),
+            ..Default::default()
+        };
+        merge_report(&mut r, &stopping, 5.0);
+        assert_eq!(
+            (r.task.desired_status.as_str(), r.task.last_status.as_str()),
+            ("STOPPED", "RUNNING")
+        );
+        assert_eq!(r.task.stopping_at, Some(5.0));
+        let stopped = TaskStateChange {
+            last_status: "STOPPED".into(),
+            execution_stopped_at: Some(8.0),
+            ..Default::default()
+        };
+        merge_report(&mut r, &stopped, 9.0);
+        assert_eq!(
+            (
+                r.task.stopping_at,
+                r.task.execution_stopped_at,
+                r.task.stopped_at
+            ),
+            (Some(5.0), Some(8.0), Some(9.0))
+        );
+        assert_eq!(
+            r.task.stop_code.as_deref(),
+            Some("EssentialContainerExited")
+        );
+    }
+
+    #[test]
     fn a_user_stop_keeps_its_code() {
         let mut r = record();
+        r.task.desired_status = "STOPPED".into();
         r.task.stop_code = Some("UserInitiated".into());
         let stopped = TaskStateChange {
             last_status: "STOPPED".into(),

@@ -38,6 +38,9 @@ pub struct ServerArgs {
     /// Log as JSON lines.
     #[arg(long, env = "GANTRY_LOG_JSON")]
     pub log_json: bool,
+    /// Seconds the containers of a stopped task are kept before removal (ECS's default: 3 hours).
+    #[arg(long, env = "GANTRY_TASK_CLEANUP_WAIT")]
+    pub task_cleanup_wait: Option<u64>,
 }
 
 /// The file form; every member optional.
@@ -52,6 +55,7 @@ struct FileConfig {
     agent: Option<bool>,
     cluster: Option<String>,
     log_json: Option<bool>,
+    task_cleanup_wait: Option<u64>,
     access_keys: Option<Vec<AccessKey>>,
 }
 
@@ -73,6 +77,7 @@ pub struct ServerConfig {
     pub agent: bool,
     pub cluster: String,
     pub log_json: bool,
+    pub task_cleanup_wait: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +155,11 @@ impl ServerConfig {
                 .or(file.cluster)
                 .unwrap_or_else(|| "default".into()),
             log_json: args.log_json || file.log_json.unwrap_or(false),
+            task_cleanup_wait: std::time::Duration::from_secs(
+                args.task_cleanup_wait
+                    .or(file.task_cleanup_wait)
+                    .unwrap_or(3 * 3600),
+            ),
         })
     }
 }

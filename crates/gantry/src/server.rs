@@ -171,11 +171,10 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     tracing::info!(%addr, data_dir = %dir, "listening");
 
     if let Some(embedded) = &embedded {
-        tokio::spawn(run_embedded_agent(
-            embedded.clone(),
-            config.cluster.clone(),
-            config.data_dir.join("agent"),
-        ));
+        let mut agent_config =
+            AgentConfig::new(config.cluster.clone(), config.data_dir.join("agent"));
+        agent_config.task_cleanup_wait = config.task_cleanup_wait;
+        tokio::spawn(run_embedded_agent(embedded.clone(), agent_config));
     }
 
     axum::serve(listener, app)
@@ -186,7 +185,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
 
 /// Runs the embedded agent for this host. Without a Docker engine the API still serves; the agent keeps trying to
 /// reach Docker and starts once it answers.
-async fn run_embedded_agent(api: Arc<Embedded>, cluster: String, data_dir: std::path::PathBuf) {
+async fn run_embedded_agent(api: Arc<Embedded>, config: AgentConfig) {
     let mut delay = Duration::from_secs(1);
     let runtime = loop {
         match DockerRuntime::connect().await {
@@ -198,7 +197,7 @@ async fn run_embedded_agent(api: Arc<Embedded>, cluster: String, data_dir: std::
             }
         }
     };
-    let agent = Agent::new(api, Arc::new(runtime), AgentConfig::new(cluster, data_dir));
+    let agent = Agent::new(api, Arc::new(runtime), config);
     match agent.run().await {
         Ok(()) => {
             tracing::info!("the embedded agent stopped: its container instance was deregistered")
