@@ -32,9 +32,9 @@ pub struct LogTarget {
     pub create_group: bool,
 }
 
-/// The `awslogs` destination of a container, if it has one: stream `prefix/container-name/task-id`, or the task
-/// id without a prefix.
-pub fn target(task: &TaskSpec, def: &ContainerDefinition) -> Option<LogTarget> {
+/// The `awslogs` destination of a container, if it has one: stream `prefix/container-name/task-id`, or, without a
+/// prefix, the Docker container id (what Docker's awslogs driver names it on ECS).
+pub fn target(task: &TaskSpec, def: &ContainerDefinition, container_id: &str) -> Option<LogTarget> {
     let config = def
         .log_configuration
         .as_ref()
@@ -50,7 +50,7 @@ pub fn target(task: &TaskSpec, def: &ContainerDefinition) -> Option<LogTarget> {
         .filter(|p| !p.is_empty())
     {
         Some(prefix) => format!("{prefix}/{}/{id}", def.name()),
-        None => id.to_string(),
+        None => container_id.to_string(),
     };
     let create_group = options
         .get("awslogs-create-group")
@@ -358,7 +358,7 @@ mod tests {
             name: Some("web".into()),
             ..Default::default()
         };
-        assert_eq!(target(&task, &def), None);
+        assert_eq!(target(&task, &def, "c0ffee"), None);
         let mut options = BTreeMap::from([("awslogs-group".to_string(), "/ecs/web".to_string())]);
         def.log_configuration = Some(LogConfiguration {
             log_driver: "awslogs".into(),
@@ -366,10 +366,10 @@ mod tests {
             secret_options: None,
         });
         assert_eq!(
-            target(&task, &def),
+            target(&task, &def, "c0ffee"),
             Some(LogTarget {
                 group: "/ecs/web".into(),
-                stream: "abc".into(),
+                stream: "c0ffee".into(),
                 create_group: false
             })
         );
@@ -381,7 +381,7 @@ mod tests {
             secret_options: None,
         });
         assert_eq!(
-            target(&task, &def),
+            target(&task, &def, "c0ffee"),
             Some(LogTarget {
                 group: "/ecs/web".into(),
                 stream: "svc/web/abc".into(),
@@ -392,7 +392,7 @@ mod tests {
             log_driver: "json-file".into(),
             ..Default::default()
         });
-        assert_eq!(target(&task, &def), None);
+        assert_eq!(target(&task, &def, "c0ffee"), None);
     }
 
     fn shipper(cursor: Option<&str>) -> Shipper<crate::testing::FakeApi> {

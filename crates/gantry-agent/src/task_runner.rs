@@ -357,8 +357,8 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             return;
         }
         slot.shipping = true;
-        let (Some(id), Some(target)) = (slot.id.clone(), logs::target(&self.spec, &slot.def))
-        else {
+        let Some(id) = slot.id.clone() else { return };
+        let Some(target) = logs::target(&self.spec, &slot.def, &id) else {
             return;
         };
         let api = self.shared.api.clone();

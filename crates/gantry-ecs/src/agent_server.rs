@@ -144,87 +144,89 @@ impl<S: Store> EcsService<S> {
         if req.cpu <= 0 || req.memory <= 0 {
             return Err(AgentError::fatal("an agent must offer some cpu and memory"));
         }
-        // The id the agent had, when it names an instance of this cluster.
-        let known_id = req
-            .container_instance_arn
-            .as_deref()
-            .and_then(|arn| instance_parts(arn).ok())
-            .filter(|(region, c, _)| *region == scope.region && *c == cluster)
-            .map(|(_, _, id)| id);
-        let stored = known_id.as_ref().and_then(|id| {
-            self.repo
-                .get::<ContainerInstance>(&keys::instance(&scope.region, &cluster, id))
-        });
-        // A deregistered instance stays gone: its agent starts over as a new one. An instance whose record vanished
-        // (an admin reset) comes back with the same ARN, so the agent keeps its identity and containers.
-        let reuse_id = match &stored {
-            Some(ci) if ci.value.status == "INACTIVE" => None,
-            _ => known_id,
-        };
-        let previous = stored.filter(|ci| ci.value.status != "INACTIVE");
-        let mut attributes: Vec<Attribute> = vec![
-            Attribute {
-                name: "ecs.os-type".into(),
-                value: Some("linux".into()),
-                ..Default::default()
-            },
-            Attribute {
-                name: "ecs.cpu-architecture".into(),
-                value: Some(std::env::consts::ARCH.into()),
-                ..Default::default()
-            },
-        ];
-        for a in req.attributes {
-            attributes.retain(|e| e.name != a.name);
-            attributes.push(a);
-        }
-        let (ci, guard) = match previous {
-            Some(p) => {
-                let mut ci = p.value.clone();
-                ci.attributes = attributes;
-                ci.version += 1;
-                (ci, p.unchanged())
-            }
-            None => {
-                let id = reuse_id.unwrap_or_else(new_id);
-                let ci = ContainerInstance {
-                    container_instance_arn: scope
-                        .arn("ecs", &format!("container-instance/{cluster}/{id}")),
-                    ec2_instance_id: Some(req.instance_id.clone()),
-                    status: "ACTIVE".into(),
-                    attributes,
-                    registered_at: Some(time::now()),
-                    version: 1,
+        let ci = loop {
+            // The id the agent had, when it names an instance of this cluster.
+            let known_id = req
+                .container_instance_arn
+                .as_deref()
+                .and_then(|arn| instance_parts(arn).ok())
+                .filter(|(region, c, _)| *region == scope.region && *c == cluster)
+                .map(|(_, _, id)| id);
+            let stored = known_id.as_ref().and_then(|id| {
+                self.repo
+                    .get::<ContainerInstance>(&keys::instance(&scope.region, &cluster, id))
+            });
+            // A deregistered instance stays gone: its agent starts over as a new one. An instance whose record vanished
+            // (an admin reset) comes back with the same ARN, so the agent keeps its identity and containers.
+            let reuse_id = match &stored {
+                Some(ci) if ci.value.status == "INACTIVE" => None,
+                _ => known_id,
+            };
+            let previous = stored.filter(|ci| ci.value.status != "INACTIVE");
+            let mut attributes: Vec<Attribute> = vec![
+                Attribute {
+                    name: "ecs.os-type".into(),
+                    value: Some("linux".into()),
                     ..Default::default()
-                };
-                let key = keys::instance(&scope.region, &cluster, &id);
-                (ci, Compare::absent(key))
+                },
+                Attribute {
+                    name: "ecs.cpu-architecture".into(),
+                    value: Some(std::env::consts::ARCH.into()),
+                    ..Default::default()
+                },
+            ];
+            for a in req.attributes.iter().cloned() {
+                attributes.retain(|e| e.name != a.name);
+                attributes.push(a);
             }
+            let (ci, guard) = match previous {
+                Some(p) => {
+                    let mut ci = p.value.clone();
+                    ci.attributes = attributes;
+                    ci.version += 1;
+                    (ci, p.unchanged())
+                }
+                None => {
+                    let id = reuse_id.unwrap_or_else(new_id);
+                    let ci = ContainerInstance {
+                        container_instance_arn: scope
+                            .arn("ecs", &format!("container-instance/{cluster}/{id}")),
+                        ec2_instance_id: Some(req.instance_id.clone()),
+                        status: "ACTIVE".into(),
+                        attributes,
+                        registered_at: Some(time::now()),
+                        version: 1,
+                        ..Default::default()
+                    };
+                    let key = keys::instance(&scope.region, &cluster, &id);
+                    (ci, Compare::absent(key))
+                }
+            };
+            let mut ci = ci;
+            ci.version_info = VersionInfo {
+                agent_version: Some(req.agent_version.clone()),
+                agent_hash: None,
+                docker_version: Some(format!("DockerVersion: {}", req.docker_version)),
+            };
+            let reserved: Vec<String> = RESERVED_PORTS.iter().map(|p| p.to_string()).collect();
+            ci.registered_resources = vec![
+                Resource::integer("CPU", req.cpu),
+                Resource::integer("MEMORY", req.memory),
+                Resource::string_set("PORTS", reserved),
+                Resource::string_set("PORTS_UDP", Vec::new()),
+            ];
+            let key = keys::instance(&scope.region, &cluster, ci.id());
+            let committed = self
+                .repo
+                .commit(Txn::new().compare(guard).put(key, encode(&ci)))
+                .await
+                .map_err(agent_error)?;
+            if committed {
+                break ci;
+            }
+            // Another registration of the same instance won the race (an admin reset restores it while the agent
+            // does): read again and update what it wrote.
         };
-        let mut ci = ci;
-        ci.version_info = VersionInfo {
-            agent_version: Some(req.agent_version),
-            agent_hash: None,
-            docker_version: Some(format!("DockerVersion: {}", req.docker_version)),
-        };
-        let reserved: Vec<String> = RESERVED_PORTS.iter().map(|p| p.to_string()).collect();
-        ci.registered_resources = vec![
-            Resource::integer("CPU", req.cpu),
-            Resource::integer("MEMORY", req.memory),
-            Resource::string_set("PORTS", reserved),
-            Resource::string_set("PORTS_UDP", Vec::new()),
-        ];
-        let key = keys::instance(&scope.region, &cluster, ci.id());
-        let committed = self
-            .repo
-            .commit(Txn::new().compare(guard).put(key, encode(&ci)))
-            .await
-            .map_err(agent_error)?;
-        if !committed {
-            return Err(AgentError::retryable(
-                "the container instance changed while registering; try again",
-            ));
-        }
         self.mark_seen(&ci.container_instance_arn);
         tracing::info!(arn = %ci.container_instance_arn, "container instance registered");
         Ok(RegisterResponse {

@@ -42,11 +42,7 @@ impl<S: Store> LogsService<S> {
 
     /// Deletes every stored event: the admin reset, whose store wipe takes the groups and streams.
     pub async fn reset_events(&self) -> Result<(), LogsError> {
-        self.blocking(|events| {
-            let ids: Vec<u64> = events.all_stats()?.into_iter().map(|(id, _)| id).collect();
-            events.drop_streams(&ids)
-        })
-        .await
+        self.blocking(|events| events.clear()).await
     }
 
     /// Runs blocking work on the event storage off the async threads.

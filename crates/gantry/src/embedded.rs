@@ -38,6 +38,16 @@ impl Embedded {
     }
 }
 
+impl Embedded {
+    /// Whether the agent has registered this host (the server counts as ready only then).
+    pub fn is_registered(&self) -> bool {
+        self.registration
+            .lock()
+            .map(|r| r.is_some())
+            .unwrap_or(false)
+    }
+}
+
 impl AgentApi for Embedded {
     async fn register(&self, req: RegisterRequest) -> Result<RegisterResponse, AgentError> {
         let response = self.ecs.agent_register(req.clone()).await?;

@@ -43,13 +43,19 @@ struct Admin {
     enabled: bool,
 }
 
-async fn health() -> Response {
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        r#"{"status":"ok"}"#,
-    )
-        .into_response()
+/// Ready once the API serves and, with the embedded agent, once this host is registered: a test suite that waits
+/// for 200 can run tasks at once.
+async fn health(State(admin): State<Admin>) -> Response {
+    let json = [("content-type", "application/json")];
+    match &admin.embedded {
+        Some(e) if !e.is_registered() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json,
+            r#"{"status":"starting","detail":"the embedded agent has not registered this host yet (is Docker running?)"}"#,
+        )
+            .into_response(),
+        _ => (StatusCode::OK, json, r#"{"status":"ok"}"#).into_response(),
+    }
 }
 
 /// Deletes all state in one transaction. The embedded agent sees its tasks vanish and removes their containers.
