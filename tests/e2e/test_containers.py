@@ -7,7 +7,6 @@ Every task runs in cluster `default`, on the session server's embedded agent."""
 
 import json
 import socket
-import subprocess
 import time
 from datetime import datetime, timezone
 
@@ -15,7 +14,7 @@ import botocore.exceptions
 import pytest
 import requests
 
-from helpers import container, unique
+from helpers import container, docker, unique, wait_for
 
 TESTAPP = "gantry-test/testapp:latest"
 BUSYBOX = "gantry-test/busybox:latest"
@@ -27,20 +26,6 @@ MIB = 1024 * 1024
 # helpers
 
 
-def docker(*args, check=True):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60, check=check)
-
-
-def wait_for(probe, timeout, what, interval=0.2):
-    """Calls `probe()` until it returns something truthy; fails the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def task_containers(task_arn):

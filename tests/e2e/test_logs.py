@@ -2,25 +2,14 @@
 as log events in stream `prefix/container-name/task-id`, readable with GetLogEvents (forward tokens),
 FilterLogEvents (filter patterns) and the aws CLI while the container still writes; retention values."""
 
-import subprocess
 import time
 from collections import Counter
 
 import botocore.exceptions
 import pytest
 
-from helpers import container, unique
+from helpers import container, unique, wait_for
 
-
-def wait_for(probe, timeout, what, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def awslogs(group, prefix="app", create_group=True):

@@ -3,30 +3,16 @@ Running containers are re-adopted (never restarted or duplicated), exits that ha
 are reported, log lines written meanwhile arrive once, and nothing the API acknowledged is lost."""
 
 import json
-import subprocess
 import threading
 import time
 
 import botocore.exceptions
 import pytest
 
-from helpers import container, unique
+from helpers import container, docker, unique, wait_for
 from shape_check import make_client
 
 
-def docker(*args, check=True):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60, check=check)
-
-
-def wait_for(probe, timeout, what, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def containers_with(label):
