@@ -31,6 +31,8 @@ pub enum ServerError {
     Listen(String, std::io::Error),
     #[error("cannot open the log storage: {0}")]
     Logs(#[from] gantry_logs::LogsError),
+    #[error("cannot open the registry storage: {0}")]
+    Registry(#[from] gantry_registry::RegistryError),
     #[error("server error: {0}")]
     Serve(std::io::Error),
 }
@@ -132,6 +134,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     ecs.clone().spawn_cleanup();
     let logs = Arc::new(LogsService::open((*store).clone(), &config.data_dir)?);
     logs.clone().spawn_retention();
+    let registry = Arc::new(gantry_registry::Registry::open((*store).clone(), &config.data_dir)?);
     let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone()];
     let edge = Edge::new(
         EdgeConfig {
@@ -158,6 +161,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         .route("/_gantry/health", get(health))
         .route("/_gantry/reset", post(reset))
         .with_state(admin)
+        .merge(gantry_registry::router(registry))
         .merge(edge.router());
 
     let listener = tokio::net::TcpListener::bind(config.listen)

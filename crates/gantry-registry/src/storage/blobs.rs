@@ -1,0 +1,119 @@
+//! Content-addressed blob files under `{registry_dir}/blobs/sha256/{ab}/{hex}`. A blob appears only by an atomic
+//! rename of a verified, fsynced file, so a crash never leaves a half-visible blob. One copy serves every repository.
+
+use crate::digest::Digest;
+use std::io;
+use std::path::{Path, PathBuf};
+use tokio::fs;
+
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+impl BlobStore {
+    /// Blobs under `{registry_dir}/blobs/sha256`.
+    pub fn open(registry_dir: &Path) -> io::Result<BlobStore> {
+        let root = registry_dir.join("blobs").join("sha256");
+        std::fs::create_dir_all(&root)?;
+        Ok(BlobStore { root })
+    }
+
+    /// Where the blob lives; the digest is validated, so the path stays under the root.
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root.join(&hex[..2]).join(hex)
+    }
+
+    /// The blob's size, if it is stored.
+    pub async fn size(&self, digest: &Digest) -> io::Result<Option<u64>> {
+        match fs::metadata(self.path(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The open blob and its size, if it is stored.
+    pub async fn open_blob(&self, digest: &Digest) -> io::Result<Option<(fs::File, u64)>> {
+        match fs::File::open(self.path(digest)).await {
+            Ok(f) => {
+                let len = f.metadata().await?.len();
+                Ok(Some((f, len)))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves a complete, verified file into place as `digest`. When the blob is already stored, the file is just
+    /// removed (a second push of a layer costs no fsync and no rename).
+    pub async fn commit(&self, staged: &Path, digest: &Digest) -> io::Result<()> {
+        let target = self.path(digest);
+        if fs::try_exists(&target).await? {
+            let _ = fs::remove_file(staged).await;
+            return Ok(());
+        }
+        fs::File::open(staged).await?.sync_all().await?;
+        let dir = target
+            .parent()
+            .expect("blob path has a parent")
+            .to_path_buf();
+        fs::create_dir_all(&dir).await?;
+        // Identical content under an identical name: a concurrent commit of the same blob is harmless.
+        fs::rename(staged, &target).await?;
+        sync_dir(&dir).await
+    }
+
+    /// Stores `bytes` as a blob (for small content such as tests and manifests-as-blobs), through a staged file.
+    pub async fn put_bytes(&self, staging_dir: &Path, bytes: &[u8]) -> io::Result<Digest> {
+        let digest = Digest::of(bytes);
+        let staged = staging_dir.join(format!("put-{}", uuid::Uuid::new_v4()));
+        fs::write(&staged, bytes).await?;
+        self.commit(&staged, &digest).await?;
+        Ok(digest)
+    }
+}
+
+/// Makes a rename durable.
+async fn sync_dir(dir: &Path) -> io::Result<()> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+        .await
+        .map_err(io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("gantry-registry-blobs-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[tokio::test]
+    async fn commit_is_content_addressed_and_idempotent() {
+        let dir = temp_dir();
+        let blobs = BlobStore::open(&dir).unwrap();
+        let d = blobs.put_bytes(&dir, b"hello").await.unwrap();
+        assert_eq!(d, Digest::of(b"hello"));
+        let path = blobs.path(&d);
+        assert!(path.starts_with(dir.join("blobs/sha256").join(&d.hex()[..2])));
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+        // A second copy is dropped, the first stays.
+        let d2 = blobs.put_bytes(&dir, b"hello").await.unwrap();
+        assert_eq!(d, d2);
+        assert_eq!(blobs.size(&d).await.unwrap(), Some(5));
+        let staged: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_file())
+            .collect();
+        assert!(staged.is_empty(), "staged files left behind");
+        assert_eq!(blobs.size(&Digest::of(b"other")).await.unwrap(), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
