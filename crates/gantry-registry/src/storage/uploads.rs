@@ -35,6 +35,12 @@ pub struct Session {
 }
 
 impl Uploads {
+    /// The session table. A panic elsewhere cannot leave it half-updated (each use is one map call), so a poisoned
+    /// lock is taken as it is.
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (String, Shared)>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Sessions under `{registry_dir}/uploads`; files left by a previous run are removed.
     pub fn open(registry_dir: &Path) -> io::Result<Uploads> {
         let dir = registry_dir.join("uploads");
@@ -70,9 +76,7 @@ impl Uploads {
             file,
             path,
         }));
-        self.sessions
-            .lock()
-            .unwrap()
+        self.sessions()
             .insert(id, (repo.to_string(), session.clone()));
         Ok(session)
     }
@@ -80,7 +84,7 @@ impl Uploads {
     /// The session `id` of `repo`; an id that is malformed, unknown, or belongs to another repository is unknown.
     pub fn get(&self, repo: &str, id: &str) -> Result<Shared> {
         let id = Uuid::parse_str(id).map_err(|_| RegistryError::BlobUploadUnknown)?;
-        match self.sessions.lock().unwrap().get(&id) {
+        match self.sessions().get(&id) {
             Some((r, s)) if r == repo => Ok(s.clone()),
             _ => Err(RegistryError::BlobUploadUnknown),
         }
@@ -88,7 +92,7 @@ impl Uploads {
 
     /// Forgets the session and removes its staged file, if still there.
     pub async fn remove(&self, id: Uuid) {
-        let removed = self.sessions.lock().unwrap().remove(&id);
+        let removed = self.sessions().remove(&id);
         if removed.is_some() {
             let _ = fs::remove_file(self.dir.join(id.hyphenated().to_string())).await;
         }
