@@ -1,13 +1,14 @@
 """The registry as docker uses it (OCI distribution on the API port), and an ECS task whose image comes from it.
-The ECR API, authentication, lifecycle and GC are not built yet (issue 3 goes on)."""
+The ECR API is tested in test_ecr.py; authentication, lifecycle and GC are not built yet (issue 3 goes on)."""
 
 import requests
 
 from helpers import container, docker, unique
 
 
-def test_docker_push_pull_and_run_from_the_registry(gantry, ecs):
-    repo = f"localhost:{gantry.port}/{unique('web')}"
+def test_docker_push_pull_and_run_from_the_registry(gantry, ecs, boto_client):
+    # As in ECR, docker pushes only into a repository created beforehand.
+    repo = boto_client("ecr").create_repository(repositoryName=unique("web"))["repository"]["repositoryUri"]
     image = f"{repo}:1"
     docker("tag", "gantry-test/testapp:latest", image)
     try:

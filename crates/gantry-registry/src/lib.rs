@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod digest;
+pub mod ecr;
 pub mod errors;
 pub mod manifest;
 pub mod meta;

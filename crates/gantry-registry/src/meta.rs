@@ -12,6 +12,8 @@ use crate::digest::Digest;
 use crate::errors::{RegistryError, Result};
 use gantry_store::{Compare, KeyValue, Store, Txn, TxnOutcome};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const ROOT: &str = "/registry/repos/";
@@ -22,6 +24,35 @@ const RETRIES: usize = 8;
 pub struct RepoRecord {
     pub name: String,
     pub created_at: u64,
+    /// An immutable repository refuses to move an existing tag (ECR's `imageTagMutability: IMMUTABLE`).
+    #[serde(default)]
+    pub immutable_tags: bool,
+    #[serde(default)]
+    pub scan_on_push: bool,
+    /// The repository's resource tags (ECR TagResource).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl RepoRecord {
+    pub fn new(name: &str) -> RepoRecord {
+        RepoRecord {
+            name: name.to_string(),
+            created_at: now(),
+            immutable_tags: false,
+            scan_on_push: false,
+            tags: BTreeMap::new(),
+        }
+    }
+}
+
+/// What `Meta::delete_repo` did.
+#[derive(Debug, PartialEq)]
+pub enum RepoDeletion {
+    Deleted(RepoRecord),
+    NotFound,
+    /// The repository holds images and `force` was not given.
+    NotEmpty,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -96,11 +127,22 @@ fn encode<T: Serialize>(t: &T) -> Vec<u8> {
 /// Metadata operations over any `Store`.
 pub struct Meta<S: Store> {
     store: S,
+    /// When set, a push only goes into a repository created beforehand (ECR's rule); otherwise the first push
+    /// creates it (a plain OCI registry).
+    explicit_repos: AtomicBool,
 }
 
 impl<S: Store> Meta<S> {
     pub fn new(store: S) -> Meta<S> {
-        Meta { store }
+        Meta {
+            store,
+            explicit_repos: AtomicBool::new(false),
+        }
+    }
+
+    /// From now on, pushes to a repository that was not created beforehand fail with `NAME_UNKNOWN`.
+    pub fn require_explicit_repos(&self) {
+        self.explicit_repos.store(true, Ordering::Relaxed);
     }
 
     pub fn store(&self) -> &S {
@@ -111,20 +153,122 @@ impl<S: Store> Meta<S> {
         self.store.get(&repo_key(name)).is_some()
     }
 
-    /// Adds the repository's creation to `txn` when it does not exist yet (guarded, so two creators conflict).
-    // Repositories are created implicitly by the first push for now; the ECR API (CreateRepository) will take over.
-    fn ensure_repo(&self, name: &str, txn: Txn) -> Txn {
-        if self.repo_exists(name) {
-            return txn;
+    /// Whether a push may write into the repository: `NameUnknown` when repositories must be created beforehand and
+    /// this one was not. Checked when an upload starts, so that clients fail at once instead of retrying layers.
+    pub fn check_push(&self, name: &str) -> Result<()> {
+        if self.explicit_repos.load(Ordering::Relaxed) && !self.repo_exists(name) {
+            return Err(RegistryError::NameUnknown);
+        }
+        Ok(())
+    }
+
+    /// The repository and its stored form (for guarded updates).
+    pub fn repo(&self, name: &str) -> Option<(KeyValue, RepoRecord)> {
+        let kv = self.store.get(&repo_key(name))?;
+        let rec = decode(&kv)?;
+        Some((kv, rec))
+    }
+
+    /// Every repository, sorted by name.
+    pub fn repos(&self) -> Vec<RepoRecord> {
+        let mut out: Vec<RepoRecord> = self
+            .store
+            .range(ROOT)
+            .iter()
+            .filter(|kv| !kv.key[ROOT.len()..].contains('/'))
+            .filter_map(decode)
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Creates the repository; false when it exists already.
+    pub async fn create_repo(&self, rec: &RepoRecord) -> Result<bool> {
+        let key = repo_key(&rec.name);
+        let txn = Txn::new()
+            .compare(Compare::absent(key.clone()))
+            .put(key, encode(rec));
+        self.commit(txn).await
+    }
+
+    /// Applies `change` to the repository with compare-and-swap; `None` when it does not exist.
+    pub async fn update_repo(
+        &self,
+        name: &str,
+        change: impl Fn(&mut RepoRecord),
+    ) -> Result<Option<RepoRecord>> {
+        for _ in 0..RETRIES {
+            let Some((kv, mut rec)) = self.repo(name) else {
+                return Ok(None);
+            };
+            change(&mut rec);
+            let txn = Txn::new()
+                .compare(Compare::unchanged(&kv))
+                .put(kv.key.clone(), encode(&rec));
+            if self.commit(txn).await? {
+                return Ok(Some(rec));
+            }
+        }
+        Err(RegistryError::Conflict)
+    }
+
+    /// Deletes the repository with its tags, manifests and blob links (the blobs stay for the GC). Without `force`,
+    /// a repository holding manifests is kept.
+    pub async fn delete_repo(&self, name: &str, force: bool) -> Result<RepoDeletion> {
+        for _ in 0..RETRIES {
+            let Some((kv, rec)) = self.repo(name) else {
+                return Ok(RepoDeletion::NotFound);
+            };
+            if !force && !self.manifests(name).is_empty() {
+                return Ok(RepoDeletion::NotEmpty);
+            }
+            let txn = Txn::new()
+                .compare(Compare::unchanged(&kv))
+                .delete(kv.key.clone())
+                .delete_prefix(format!("{}/", kv.key));
+            if self.commit(txn).await? {
+                return Ok(RepoDeletion::Deleted(rec));
+            }
+        }
+        Err(RegistryError::Conflict)
+    }
+
+    /// Every manifest of the repository, in digest order.
+    pub fn manifests(&self, name: &str) -> Vec<ManifestRecord> {
+        let prefix = format!("{}/manifests/", repo_key(name));
+        self.store
+            .range(&prefix)
+            .iter()
+            .filter_map(decode)
+            .collect()
+    }
+
+    /// Every tag of the repository with the digest it points at, in tag order.
+    pub fn tag_records(&self, name: &str) -> Vec<(String, TagRecord)> {
+        let prefix = tag_prefix(name);
+        self.store
+            .range(&prefix)
+            .iter()
+            .filter_map(|kv| Some((kv.key[prefix.len()..].to_string(), decode(kv)?)))
+            .collect()
+    }
+
+    /// Guards `txn` on the repository, or adds its creation when it does not exist yet and pushes may create
+    /// repositories (guarded, so two creators conflict). Returns the repository.
+    fn ensure_repo(&self, name: &str, txn: Txn) -> Result<(Txn, RepoRecord)> {
+        if let Some((kv, rec)) = self.repo(name) {
+            return Ok((txn.compare(Compare::unchanged(&kv)), rec));
+        }
+        if self.explicit_repos.load(Ordering::Relaxed) {
+            return Err(RegistryError::NameUnknown);
         }
         let key = repo_key(name);
-        txn.compare(Compare::absent(key.clone())).put(
-            key,
-            encode(&RepoRecord {
-                name: name.to_string(),
-                created_at: now(),
-            }),
-        )
+        let rec = RepoRecord::new(name);
+        Ok((
+            txn.compare(Compare::absent(key.clone()))
+                .put(key, encode(&rec)),
+            rec,
+        ))
     }
 
     async fn commit(&self, txn: Txn) -> Result<bool> {
@@ -147,9 +291,8 @@ impl<S: Store> Meta<S> {
                 size,
                 linked_at: now(),
             };
-            let txn = self
-                .ensure_repo(name, Txn::new())
-                .put(blob_key(name, digest.as_str()), encode(&link));
+            let (txn, _) = self.ensure_repo(name, Txn::new())?;
+            let txn = txn.put(blob_key(name, digest.as_str()), encode(&link));
             if self.commit(txn).await? {
                 return Ok(());
             }
@@ -204,6 +347,7 @@ impl<S: Store> Meta<S> {
 
     /// Stores a manifest (and points `tag` at it) if every blob and child manifest it references is in the
     /// repository. The references are guarded in the transaction, so a concurrent delete cannot slip in between.
+    /// In a repository with immutable tags, moving an existing tag to another manifest is `TagInvalid`.
     pub async fn put_manifest(
         &self,
         name: &str,
@@ -211,7 +355,7 @@ impl<S: Store> Meta<S> {
         tag: Option<&str>,
     ) -> Result<()> {
         for _ in 0..RETRIES {
-            let mut txn = self.ensure_repo(name, Txn::new());
+            let (mut txn, repo) = self.ensure_repo(name, Txn::new())?;
             for b in &rec.blobs {
                 let kv = self
                     .store
@@ -233,6 +377,17 @@ impl<S: Store> Meta<S> {
                     .put(key, encode(rec));
             }
             if let Some(tag) = tag {
+                let key = tag_key(name, tag);
+                txn = match self.store.get(&key) {
+                    Some(kv) => {
+                        let moved = decode::<TagRecord>(&kv).is_none_or(|t| t.digest != rec.digest);
+                        if repo.immutable_tags && moved {
+                            return Err(RegistryError::TagInvalid);
+                        }
+                        txn.compare(Compare::unchanged(&kv))
+                    }
+                    None => txn.compare(Compare::absent(key)),
+                };
                 let t = TagRecord {
                     digest: rec.digest.clone(),
                     updated_at: now(),
@@ -337,5 +492,59 @@ mod tests {
         assert!(!meta.delete_manifest("a/b", &d).await.unwrap());
         assert!(meta.unlink_blob("a/b", &layer).await.unwrap());
         assert!(meta.blob_link("a/b", &layer).is_none());
+    }
+
+    #[tokio::test]
+    async fn explicit_repositories_and_immutable_tags() {
+        let meta = Meta::new(RedbStore::in_memory().unwrap());
+        meta.require_explicit_repos();
+        let layer = Digest::of(b"layer");
+        assert!(matches!(
+            meta.link_blob("web", &layer, 5).await,
+            Err(RegistryError::NameUnknown)
+        ));
+        assert!(meta.create_repo(&RepoRecord::new("web")).await.unwrap());
+        assert!(!meta.create_repo(&RepoRecord::new("web")).await.unwrap());
+        meta.link_blob("web", &layer, 5).await.unwrap();
+        meta.update_repo("web", |r| r.immutable_tags = true)
+            .await
+            .unwrap()
+            .unwrap();
+        let rec = |content: &str| ManifestRecord {
+            digest: Digest::of(content.as_bytes()).to_string(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: content.len() as u64,
+            content: content.to_string(),
+            blobs: vec![layer.to_string()],
+            manifests: vec![],
+            subject: None,
+            artifact_type: None,
+            pushed_at: 0,
+        };
+        let (one, two) = (rec("{\"a\":1}"), rec("{\"a\":2}"));
+        meta.put_manifest("web", &one, Some("v1")).await.unwrap();
+        // The same manifest again is fine; another one under the same tag is not.
+        meta.put_manifest("web", &one, Some("v1")).await.unwrap();
+        assert!(matches!(
+            meta.put_manifest("web", &two, Some("v1")).await,
+            Err(RegistryError::TagInvalid)
+        ));
+        meta.put_manifest("web", &two, Some("v2")).await.unwrap();
+        assert_eq!(meta.manifests("web").len(), 2);
+        assert_eq!(meta.tag_records("web").len(), 2);
+        assert_eq!(meta.repos().len(), 1);
+        assert_eq!(
+            meta.delete_repo("web", false).await.unwrap(),
+            RepoDeletion::NotEmpty
+        );
+        assert!(matches!(
+            meta.delete_repo("web", true).await.unwrap(),
+            RepoDeletion::Deleted(_)
+        ));
+        assert!(meta.store().range("/registry/").is_empty());
+        assert_eq!(
+            meta.delete_repo("web", true).await.unwrap(),
+            RepoDeletion::NotFound
+        );
     }
 }

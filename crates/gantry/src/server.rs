@@ -134,8 +134,20 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     ecs.clone().spawn_cleanup();
     let logs = Arc::new(LogsService::open((*store).clone(), &config.data_dir)?);
     logs.clone().spawn_retention();
-    let registry = Arc::new(gantry_registry::Registry::open((*store).clone(), &config.data_dir)?);
-    let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone()];
+    let registry = Arc::new(gantry_registry::Registry::open(
+        (*store).clone(),
+        &config.data_dir,
+    )?);
+    let services: Vec<Arc<dyn JsonService>> = vec![
+        ecs.clone(),
+        logs.clone(),
+        gantry_registry::ecr::EcrService::new(
+            registry.clone(),
+            gantry_registry::ecr::EcrConfig {
+                port: config.listen.port(),
+            },
+        ),
+    ];
     let edge = Edge::new(
         EdgeConfig {
             credentials: Credentials::new(config.access_keys.clone()),

@@ -109,6 +109,7 @@ pub(crate) async fn start<S: Store>(
     h: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
+    reg.meta.check_push(name)?;
     if let Some(mount) = query.get("mount") {
         let digest = parse_digest(mount)?;
         if let Some(from) = query.get("from") {
