@@ -7,51 +7,43 @@ use std::time::Duration;
 use gantry_store::{Store, Txn};
 
 use crate::records::TaskRecord;
-use crate::{keys, EcsService};
+use crate::repo::{Repo, Versioned};
+use crate::EcsService;
 
 /// How long a STOPPED task stays visible.
 pub const STOPPED_TASK_RETENTION: Duration = Duration::from_secs(3600);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// The tasks to forget at `now` (epoch seconds): STOPPED for longer than `retention`.
-pub fn expired<'a>(
-    tasks: impl Iterator<Item = &'a TaskRecord>,
-    now: f64,
-    retention: Duration,
-) -> Vec<&'a TaskRecord> {
-    tasks
-        .filter(|t| {
-            t.task.is_stopped()
-                && t.task
-                    .stopped_at
-                    .is_some_and(|s| now - s > retention.as_secs_f64())
-        })
-        .collect()
+/// Whether a task is to be forgotten at `now` (epoch seconds): STOPPED for longer than `retention`.
+pub fn is_expired(t: &TaskRecord, now: f64, retention: Duration) -> bool {
+    t.task.is_stopped()
+        && t.task
+            .stopped_at
+            .is_some_and(|s| now - s > retention.as_secs_f64())
 }
 
 impl<S: Store> EcsService<S> {
     /// Deletes every task STOPPED for longer than the retention; returns how many.
     pub async fn forget_stopped_tasks(&self, now: f64) -> Result<usize, crate::EcsError> {
-        let records = self.repo.list::<TaskRecord>("/ecs/");
-        let mut txn = Txn::new();
-        let mut count = 0;
-        for t in expired(
-            records.iter().map(|r| &r.value),
-            now,
-            STOPPED_TASK_RETENTION,
-        ) {
-            let (Some(region), Some(cluster)) =
-                (region_of(&t.task.task_arn), cluster_of(&t.task.cluster_arn))
-            else {
-                continue;
-            };
-            txn = txn.delete(keys::task(region, cluster, t.task.id()));
-            count += 1;
-        }
-        if count > 0 {
+        // Task keys of every region: `/ecs/{region}/tasks/{cluster}/{id}`.
+        let records: Vec<Versioned<TaskRecord>> = self
+            .repo
+            .store
+            .range("/ecs/")
+            .into_iter()
+            .filter(|kv| kv.key.split('/').nth(3) == Some("tasks"))
+            .filter_map(Repo::<S>::decode)
+            .collect();
+        let keys: Vec<&str> = records
+            .iter()
+            .filter(|r| is_expired(&r.value, now, STOPPED_TASK_RETENTION))
+            .map(|r| r.kv.key.as_str())
+            .collect();
+        if !keys.is_empty() {
+            let txn = keys.iter().fold(Txn::new(), |txn, k| txn.delete(*k));
             self.repo.commit(txn).await?;
         }
-        Ok(count)
+        Ok(keys.len())
     }
 
     /// Runs [`Self::forget_stopped_tasks`] every minute.
@@ -66,14 +58,6 @@ impl<S: Store> EcsService<S> {
             }
         })
     }
-}
-
-fn region_of(arn: &str) -> Option<&str> {
-    arn.split(':').nth(3)
-}
-
-fn cluster_of(cluster_arn: &str) -> Option<&str> {
-    cluster_arn.rsplit_once("cluster/").map(|(_, c)| c)
 }
 
 #[cfg(test)]
@@ -100,20 +84,11 @@ mod tests {
             task("STOPPED", Some(3000.0)),
             task("RUNNING", None),
         ];
-        let out = expired(tasks.iter(), 4000.0, Duration::from_secs(3600));
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].task.stopped_at, Some(0.0));
-    }
-
-    #[test]
-    fn arns_split() {
-        assert_eq!(
-            region_of("arn:aws:ecs:eu-west-1:0:task/c/1"),
-            Some("eu-west-1")
-        );
-        assert_eq!(
-            cluster_of("arn:aws:ecs:eu-west-1:0:cluster/prod"),
-            Some("prod")
-        );
+        let retention = Duration::from_secs(3600);
+        let out: Vec<bool> = tasks
+            .iter()
+            .map(|t| is_expired(t, 4000.0, retention))
+            .collect();
+        assert_eq!(out, [true, false, false]);
     }
 }

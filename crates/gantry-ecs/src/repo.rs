@@ -25,7 +25,7 @@ pub struct Repo<S> {
 }
 
 impl<S: Store> Repo<S> {
-    fn decode<T: DeserializeOwned>(kv: KeyValue) -> Option<Versioned<T>> {
+    pub fn decode<T: DeserializeOwned>(kv: KeyValue) -> Option<Versioned<T>> {
         match serde_json::from_slice(&kv.value) {
             Ok(value) => Some(Versioned { value, kv }),
             Err(e) => {
