@@ -8,6 +8,8 @@ Fixtures:
   aws         aws(*args) runs the aws CLI with `--output json` and returns the parsed JSON
   aws_run     aws_run(*args) returns the subprocess.CompletedProcess, whatever the exit code
   cli_env     the environment the CLI runs with (for tests that call other programs)
+  registry_auth   ("AWS", token) from ECR GetAuthorizationToken, for `requests` (auth=registry_auth) and skopeo
+  docker_login    runs `docker login` to the server's registry once; docker push/pull then work
 
 The server is built beforehand (scripts/test does it); GANTRY_BIN overrides its path.
 Docker is required: without it the suite fails rather than skips.
@@ -249,3 +251,28 @@ def aws(aws_run):
         return json.loads(result.stdout) if result.stdout.strip() else None
 
     return run
+
+
+@pytest.fixture(scope="session")
+def registry_auth(gantry):
+    """("AWS", token): the registry's login from ECR GetAuthorizationToken, usable as `requests`' auth=."""
+    import base64
+
+    data = make_client("ecr", gantry.endpoint).get_authorization_token()["authorizationData"][0]
+    user, token = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+    return (user, token)
+
+
+@pytest.fixture(scope="session")
+def docker_login(gantry, registry_auth):
+    """Logs docker in to the registry (as `aws ecr get-login-password | docker login` does); returns the host."""
+    host = f"localhost:{gantry.port}"
+    subprocess.run(
+        ["docker", "login", "--username", registry_auth[0], "--password-stdin", host],
+        input=registry_auth[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return host
