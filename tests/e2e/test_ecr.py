@@ -26,9 +26,12 @@ def ecr(boto_client):
 
 
 @pytest.fixture
-def docker_config(tmp_path):
-    """A docker CLI config of the test's own, so that `docker login` leaves the user's untouched."""
-    return {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker")}
+def docker_config(tmp_path, gantry, registry_auth):
+    """A docker CLI config of the test's own, logged in to the registry, so that the user's stays untouched."""
+    env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker")}
+    user, token = registry_auth
+    docker_env(env, "login", "--username", user, "--password-stdin", f"localhost:{gantry.port}", stdin=token)
+    return env
 
 
 def docker_env(env, *args, stdin=None, check=True):
@@ -155,14 +158,14 @@ def test_cli_login_push_describe_delete(aws, aws_run, gantry, docker_config, ecr
         docker("rmi", "-f", image, check=False)
 
 
-def test_push_needs_a_repository_and_force_deletes(ecr, gantry, docker_config):
+def test_push_needs_a_repository_and_force_deletes(ecr, gantry, docker_config, registry_auth):
     name = unique("noexist")
     image = f"localhost:{gantry.port}/{name}:1"
     docker("tag", OTHER, image)
     try:
         # As ECR, the registry refuses the first write into a repository nobody created (docker shows
         # "name unknown" after its retries, which take it close to a minute: the raw request is checked instead).
-        refused = requests.post(gantry.url(f"/v2/{name}/blobs/uploads/"), timeout=10)
+        refused = requests.post(gantry.url(f"/v2/{name}/blobs/uploads/"), auth=registry_auth, timeout=10)
         assert refused.status_code == 404
         assert refused.json()["errors"][0]["code"] == "NAME_UNKNOWN"
         ecr.create_repository(repositoryName=name)

@@ -443,6 +443,40 @@ async fn a_failed_pull_fails_the_task() {
 }
 
 #[tokio::test]
+async fn images_of_the_servers_registry_are_pulled_with_its_credentials() {
+    let (api, runtime, dir) = setup();
+    api.set_registry_credentials(gantry_model::agent::RegistryCredentials {
+        server: "localhost:4566".into(),
+        username: "AWS".into(),
+        password: "token".into(),
+    });
+    let mut own = container("own");
+    own.image = Some("localhost:4566/web:1".into());
+    let mut other = container("other");
+    other.image = Some("elsewhere.example/web:1".into());
+    let t = task("t6", vec![own, other]);
+    api.set_tasks(vec![t.clone()]);
+    let agent = start_agent(&api, &runtime, &dir);
+    assert!(
+        api.wait_for_status(&t.task_arn, status::RUNNING, WAIT)
+            .await
+    );
+    let pulls: Vec<String> = runtime
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("pull "))
+        .collect();
+    assert_eq!(
+        pulls,
+        vec![
+            "pull localhost:4566/web:1 as AWS".to_string(),
+            "pull elsewhere.example/web:1".to_string()
+        ]
+    );
+    agent.stop().await;
+}
+
+#[tokio::test]
 async fn a_dependency_that_can_never_be_met_fails_the_task() {
     let (api, runtime, dir) = setup();
     runtime.behave(

@@ -568,7 +568,15 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
                 continue;
             }
             tracing::info!(task = %self.spec.task_arn, %image, "pulling");
-            if let Err(e) = runtime.pull_image(&image).await {
+            // Without credentials the pull is still tried: a public or local registry needs none.
+            let credentials = match self.shared.api.registry_credentials(&image).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(%image, error = %e, "no registry credentials, pulling without");
+                    None
+                }
+            };
+            if let Err(e) = runtime.pull_image(&image, credentials.as_ref()).await {
                 self.pull_stopped_at = Some(now());
                 let message = match e {
                     RuntimeError::Pull { message, .. } => message,

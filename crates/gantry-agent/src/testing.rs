@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use gantry_model::agent::{
     AgentApi, AgentError, DesiredState, LogBatch, LogEvent, RegisterRequest, RegisterResponse,
-    TaskSpec, TaskStateChange,
+    RegistryCredentials, TaskSpec, TaskStateChange,
 };
 use gantry_model::ecs::status;
 use tokio::sync::watch;
@@ -23,6 +23,8 @@ struct ApiState {
     cursors: BTreeMap<(String, String), String>,
     failing: u32,
     drop_stopped: bool,
+    /// Handed out for images whose reference starts with `{server}/`.
+    registry: Option<RegistryCredentials>,
 }
 
 /// An in-memory server. Reports update the last status of the tasks it hands out (never backwards), as the
@@ -66,6 +68,11 @@ impl FakeApi {
 
     fn bump_recorded(&self) {
         self.recorded.send_modify(|i| *i += 1);
+    }
+
+    /// Hands out `credentials` for the images of `credentials.server`.
+    pub fn set_registry_credentials(&self, credentials: RegistryCredentials) {
+        self.lock().registry = Some(credentials);
     }
 
     /// Replaces the desired tasks.
@@ -316,5 +323,17 @@ impl AgentApi for FakeApi {
             .cursors
             .get(&(log_group.to_string(), log_stream.to_string()))
             .cloned())
+    }
+
+    async fn registry_credentials(
+        &self,
+        image: &str,
+    ) -> Result<Option<RegistryCredentials>, AgentError> {
+        self.take_failure()?;
+        Ok(self
+            .lock()
+            .registry
+            .clone()
+            .filter(|c| image.starts_with(&format!("{}/", c.server))))
     }
 }

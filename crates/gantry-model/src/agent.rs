@@ -117,6 +117,17 @@ pub struct LogBatch {
     pub cursor: Option<String>,
 }
 
+/// A login for the registry an image comes from, handed out by the server for its own registry so that tasks pull
+/// from it without the user logging in (as the ECS agent gets ECR credentials).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RegistryCredentials {
+    /// The registry host, as in the image reference (`localhost:4566`).
+    pub server: String,
+    pub username: String,
+    pub password: String,
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct AgentError {
@@ -170,4 +181,10 @@ pub trait AgentApi: Send + Sync + 'static {
         log_group: &str,
         log_stream: &str,
     ) -> impl Future<Output = Result<Option<String>, AgentError>> + Send;
+
+    /// Credentials to pull `image`, when it comes from the server's own registry; `None` for any other image.
+    fn registry_credentials(
+        &self,
+        image: &str,
+    ) -> impl Future<Output = Result<Option<RegistryCredentials>, AgentError>> + Send;
 }

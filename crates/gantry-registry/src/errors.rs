@@ -41,6 +41,8 @@ pub enum RegistryError {
     TagInvalid,
     #[error("the operation is unsupported")]
     Unsupported,
+    #[error("authentication required: {0}")]
+    Unauthorized(#[from] crate::token::TokenError),
     #[error("no such endpoint")]
     RouteUnknown,
     #[error("method not allowed")]
@@ -77,6 +79,7 @@ impl RegistryError {
             SizeInvalid => ("SIZE_INVALID", StatusCode::BAD_REQUEST),
             TagInvalid => ("TAG_INVALID", StatusCode::BAD_REQUEST),
             Unsupported => ("UNSUPPORTED", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            Unauthorized(_) => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
             MethodNotAllowed => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
             RouteUnknown => ("UNSUPPORTED", StatusCode::NOT_FOUND),
             Conflict => ("UNKNOWN", StatusCode::SERVICE_UNAVAILABLE),

@@ -1,7 +1,7 @@
 //! Gantry's container registry: the OCI distribution API under `/v2/`, content-addressed blob storage on disk, and
 //! manifests, tags and blob links in the `Store`. It owns the registry's files under `{data_dir}/registry/` and its
-//! keys under `/registry/`. It must not know about ECS, the edge router or how identities are checked: the server
-//! mounts `router` and (later) puts authentication in front of it.
+//! keys under `/registry/`, and checks the login tokens it hands out (ECR's GetAuthorizationToken). It must not know
+//! about ECS or the edge router: the server mounts `router` beside them.
 
 pub mod api;
 pub mod digest;
@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod meta;
 pub mod names;
 pub mod storage;
+pub mod token;
 
 pub use api::router;
 pub use digest::Digest;
@@ -19,8 +20,10 @@ pub use errors::RegistryError;
 use gantry_store::Store;
 use meta::Meta;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use storage::blobs::BlobStore;
 use storage::uploads::Uploads;
+use token::TokenAuthority;
 
 /// Largest manifest accepted (413 above).
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
@@ -30,6 +33,9 @@ pub struct Registry<S: Store> {
     pub(crate) meta: Meta<S>,
     pub(crate) blobs: BlobStore,
     pub(crate) uploads: Uploads,
+    pub(crate) tokens: TokenAuthority,
+    /// When set, every `/v2/` request needs a token from `tokens` (ECR's rule); a plain OCI registry is open.
+    auth_required: AtomicBool,
 }
 
 impl<S: Store> Registry<S> {
@@ -41,10 +47,28 @@ impl<S: Store> Registry<S> {
             meta: Meta::new(store),
             blobs: BlobStore::open(&dir)?,
             uploads: Uploads::open(&dir)?,
+            tokens: TokenAuthority::open(&dir)?,
+            auth_required: AtomicBool::new(false),
         })
     }
 
     pub fn store(&self) -> &S {
         self.meta.store()
+    }
+
+    /// From now on, `/v2/` requests need a valid login token (HTTP Basic `AWS:<token>` or a bearer token).
+    pub fn require_auth(&self) {
+        self.auth_required.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn auth_required(&self) -> bool {
+        self.auth_required.load(Ordering::Relaxed)
+    }
+
+    /// A login token valid for `lifetime_secs` from now, and its expiry (epoch seconds). The server hands these
+    /// to its agents so that tasks pull from this registry without the user logging in.
+    pub fn issue_token(&self, lifetime_secs: u64) -> (String, u64) {
+        let expires_at = meta::now() + lifetime_secs;
+        (self.tokens.issue(expires_at), expires_at)
     }
 }

@@ -66,6 +66,7 @@ impl Ecr {
             .method(method)
             .uri(uri)
             .header("content-type", content_type)
+            .header("authorization", self.login().await)
             .body(Body::from(body))
             .unwrap();
         let res = self.app.clone().oneshot(req).await.unwrap();
@@ -74,6 +75,17 @@ impl Ecr {
         (
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// `Basic base64(AWS:<token>)` from GetAuthorizationToken, as `docker login` sends it.
+    async fn login(&self) -> String {
+        let data = self.ok("GetAuthorizationToken", json!({})).await;
+        format!(
+            "Basic {}",
+            data["authorizationData"][0]["authorizationToken"]
+                .as_str()
+                .unwrap()
         )
     }
 

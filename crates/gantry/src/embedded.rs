@@ -8,14 +8,16 @@ use gantry_ecs::EcsService;
 use gantry_logs::LogsService;
 use gantry_model::agent::{
     AgentApi, AgentError, DesiredState, LogBatch, RegisterRequest, RegisterResponse,
-    TaskStateChange,
+    RegistryCredentials, TaskStateChange,
 };
 use gantry_model::Scope;
+use gantry_registry::ecr::EcrService;
 use gantry_store::RedbStore;
 
 pub struct Embedded {
     pub ecs: Arc<EcsService<RedbStore>>,
     pub logs: Arc<LogsService<RedbStore>>,
+    pub ecr: Arc<EcrService<RedbStore>>,
     pub scope: Scope,
     /// The agent's registration and the ARN it got, to restore its container instance after an admin reset.
     pub registration: Mutex<Option<(RegisterRequest, String)>>,
@@ -87,5 +89,12 @@ impl AgentApi for Embedded {
 
     async fn log_cursor(&self, group: &str, stream: &str) -> Result<Option<String>, AgentError> {
         Ok(self.logs.log_cursor(&self.scope, group, stream))
+    }
+
+    async fn registry_credentials(
+        &self,
+        image: &str,
+    ) -> Result<Option<RegistryCredentials>, AgentError> {
+        Ok(self.ecr.pull_credentials(image))
     }
 }

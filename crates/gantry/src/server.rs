@@ -138,16 +138,13 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         (*store).clone(),
         &config.data_dir,
     )?);
-    let services: Vec<Arc<dyn JsonService>> = vec![
-        ecs.clone(),
-        logs.clone(),
-        gantry_registry::ecr::EcrService::new(
-            registry.clone(),
-            gantry_registry::ecr::EcrConfig {
-                port: config.listen.port(),
-            },
-        ),
-    ];
+    let ecr = gantry_registry::ecr::EcrService::new(
+        registry.clone(),
+        gantry_registry::ecr::EcrConfig {
+            port: config.listen.port(),
+        },
+    );
+    let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone(), ecr.clone()];
     let edge = Edge::new(
         EdgeConfig {
             credentials: Credentials::new(config.access_keys.clone()),
@@ -159,6 +156,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         Arc::new(Embedded {
             ecs: ecs.clone(),
             logs: logs.clone(),
+            ecr: ecr.clone(),
             scope: Scope::new(config.region.clone(), config.account.clone()),
             registration: Mutex::new(None),
         })

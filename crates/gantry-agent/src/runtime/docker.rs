@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum, PortMap,
@@ -14,6 +15,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::stream::{BoxStream, StreamExt};
+use gantry_model::agent::RegistryCredentials;
 use gantry_model::ecs::NetworkBinding;
 
 use super::{
@@ -185,14 +187,24 @@ impl Runtime for DockerRuntime {
         }
     }
 
-    async fn pull_image(&self, image: &str) -> Result<(), RuntimeError> {
+    async fn pull_image(
+        &self,
+        image: &str,
+        credentials: Option<&RegistryCredentials>,
+    ) -> Result<(), RuntimeError> {
         let (from_image, tag) = split_image_reference(image);
         let options = CreateImageOptions {
             from_image: Some(from_image),
             tag: if tag.is_empty() { None } else { Some(tag) },
             ..Default::default()
         };
-        let mut progress = self.docker.create_image(Some(options), None, None);
+        let credentials = credentials.map(|c| DockerCredentials {
+            username: Some(c.username.clone()),
+            password: Some(c.password.clone()),
+            serveraddress: Some(c.server.clone()),
+            ..Default::default()
+        });
+        let mut progress = self.docker.create_image(Some(options), None, credentials);
         while let Some(item) = progress.next().await {
             match item {
                 Ok(info) => {

@@ -12,6 +12,7 @@ use super::{
     RuntimeError, RuntimeInfo, VolumeSpec,
 };
 use crate::translate::LABEL_CONTAINER_NAME;
+use gantry_model::agent::RegistryCredentials;
 
 /// What a container does once started, keyed by its ECS container name.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -225,9 +226,16 @@ impl Runtime for FakeRuntime {
         Ok(self.check()?.images.contains(image))
     }
 
-    async fn pull_image(&self, image: &str) -> Result<(), RuntimeError> {
+    async fn pull_image(
+        &self,
+        image: &str,
+        credentials: Option<&RegistryCredentials>,
+    ) -> Result<(), RuntimeError> {
         let mut state = self.check()?;
-        state.calls.push(format!("pull {image}"));
+        state.calls.push(match credentials {
+            Some(c) => format!("pull {image} as {}", c.username),
+            None => format!("pull {image}"),
+        });
         if let Some(message) = state.pull_errors.get(image) {
             return Err(RuntimeError::Pull {
                 image: image.to_string(),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bollard::models::ContainerCreateBody;
 use futures_util::stream::BoxStream;
+use gantry_model::agent::RegistryCredentials;
 use gantry_model::ecs::NetworkBinding;
 
 pub use docker::DockerRuntime;
@@ -128,8 +129,13 @@ pub trait Runtime: Send + Sync + 'static {
     fn image_present(&self, image: &str)
         -> impl Future<Output = Result<bool, RuntimeError>> + Send;
 
-    /// Pulls an image; fails with [`RuntimeError::Pull`] carrying the engine's message.
-    fn pull_image(&self, image: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+    /// Pulls an image, logging in with `credentials` when given; fails with [`RuntimeError::Pull`] carrying the
+    /// engine's message.
+    fn pull_image(
+        &self,
+        image: &str,
+        credentials: Option<&RegistryCredentials>,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
     fn volume_exists(&self, name: &str) -> impl Future<Output = Result<bool, RuntimeError>> + Send;
 

@@ -2,6 +2,7 @@
 //! path from the right (repository names contain `/`, digests, tags and upload ids never do) and dispatches by
 //! method to the endpoint modules.
 
+mod auth;
 mod blobs;
 mod manifests;
 mod tags;
@@ -28,8 +29,9 @@ const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api
 /// The registry's HTTP API under `/v2/`.
 pub fn router<S: Store>(registry: Arc<Registry<S>>) -> Router {
     Router::new()
-        .route("/v2/", get(base))
-        .route("/v2", get(base))
+        .route("/v2/", get(base::<S>))
+        .route("/v2", get(base::<S>))
+        .route("/v2/token", get(auth::token::<S>))
         .route("/v2/{*rest}", any(dispatch::<S>))
         .with_state(registry)
 }
@@ -91,25 +93,31 @@ pub(crate) fn parse_path(rest: &str) -> Option<Target<'_>> {
     None
 }
 
-async fn base() -> Response {
-    let mut res = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        "{}",
-    )
-        .into_response();
+async fn base<S: Store>(State(reg): State<Arc<Registry<S>>>, headers: HeaderMap) -> Response {
+    // Clients probe `/v2/` to learn how to authenticate: the 401 carries the challenge.
+    let mut res = match auth::authorize(&reg, &headers) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{}",
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    };
+    auth::add_challenge(&mut res, &headers);
     res.headers_mut()
         .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
     res
 }
 
 async fn dispatch<S: Store>(State(reg): State<Arc<Registry<S>>>, req: Request) -> Response {
-    // Authentication plugs in here (issue 3, "Auth"): check the `Authorization` header against tokens from
-    // GetAuthorizationToken and answer 401 UNAUTHORIZED with a `WWW-Authenticate` challenge otherwise.
-    let mut res = match handle(&reg, req).await {
-        Ok(res) => res,
-        Err(e) => e.into_response(),
+    let request_headers = req.headers().clone();
+    let outcome = match auth::authorize(&reg, &request_headers) {
+        Ok(()) => handle(&reg, req).await,
+        Err(e) => Err(e),
     };
+    let mut res = outcome.unwrap_or_else(|e| e.into_response());
+    auth::add_challenge(&mut res, &request_headers);
     res.headers_mut()
         .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
     res

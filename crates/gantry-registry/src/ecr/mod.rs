@@ -8,6 +8,7 @@ mod images;
 mod repositories;
 mod wire;
 
+pub use auth::TOKEN_LIFETIME_SECS;
 pub use errors::EcrError;
 
 use std::sync::Arc;
@@ -34,10 +35,11 @@ pub struct EcrService<S: Store> {
 }
 
 impl<S: Store> EcrService<S> {
-    /// The ECR API over `registry`. From now on the registry refuses pushes to repositories not created beforehand
-    /// (`NAME_UNKNOWN`), as ECR does.
+    /// The ECR API over `registry`. From now on the registry follows ECR's rules: it refuses pushes to repositories
+    /// not created beforehand (`NAME_UNKNOWN`) and requests without a token from GetAuthorizationToken (401).
     pub fn new(registry: Arc<Registry<S>>, config: EcrConfig) -> Arc<EcrService<S>> {
         registry.meta.require_explicit_repos();
+        registry.require_auth();
         Arc::new(EcrService { registry, config })
     }
 
