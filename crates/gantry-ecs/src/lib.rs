@@ -14,6 +14,7 @@ mod records;
 mod refs;
 mod repo;
 mod resources;
+mod services;
 mod tags;
 mod task_definitions;
 mod tasks;
