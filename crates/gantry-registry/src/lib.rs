@@ -7,6 +7,8 @@ pub mod api;
 pub mod digest;
 pub mod ecr;
 pub mod errors;
+pub mod gc;
+pub mod lifecycle;
 pub mod manifest;
 pub mod meta;
 pub mod names;
@@ -36,11 +38,13 @@ pub struct Registry<S: Store> {
     pub(crate) tokens: TokenAuthority,
     /// When set, every `/v2/` request needs a token from `tokens` (ECR's rule); a plain OCI registry is open.
     auth_required: AtomicBool,
+    /// Held by a garbage collection pass, so that two never overlap.
+    gc_running: tokio::sync::Mutex<()>,
 }
 
 impl<S: Store> Registry<S> {
-    /// Opens the registry over `store`, with its files under `{data_dir}/registry/`. Upload sessions of a previous
-    /// run are discarded (their clients retry the push).
+    /// Opens the registry over `store`, with its files under `{data_dir}/registry/`. Resumable upload sessions of a
+    /// previous run are taken up again.
     pub fn open(store: S, data_dir: &Path) -> Result<Registry<S>, RegistryError> {
         let dir = data_dir.join("registry");
         Ok(Registry {
@@ -49,6 +53,7 @@ impl<S: Store> Registry<S> {
             uploads: Uploads::open(&dir)?,
             tokens: TokenAuthority::open(&dir)?,
             auth_required: AtomicBool::new(false),
+            gc_running: tokio::sync::Mutex::new(()),
         })
     }
 

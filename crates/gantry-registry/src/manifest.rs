@@ -1,12 +1,15 @@
 //! What the registry needs to know of a manifest, read from its JSON (pure): its media type and the blobs, child
-//! manifests and subject it references. The bytes themselves are stored untouched.
+//! manifests and subject it references, and what a referrers list says of it. The bytes themselves are stored
+//! untouched.
 
 use crate::digest::Digest;
 use crate::errors::{RegistryError, Result};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedManifest {
@@ -55,6 +58,16 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed
         _ => OCI_MANIFEST.to_string(),
     };
 
+    // The known types have their required fields; other types (artifacts of other tools) are taken as they come.
+    let required = match media_type.as_str() {
+        OCI_MANIFEST | DOCKER_MANIFEST => Some("config"),
+        OCI_INDEX | DOCKER_MANIFEST_LIST => Some("manifests"),
+        _ => None,
+    };
+    if let Some(field) = required.filter(|f| !obj.contains_key(*f)) {
+        return Err(invalid(format!("a {media_type} needs {field}")));
+    }
+
     let mut blobs = Vec::new();
     if let Some(config) = obj.get("config") {
         blobs.push(digest_of(config, "config")?);
@@ -101,6 +114,38 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed
         subject,
         artifact_type,
     })
+}
+
+/// What a referrers list says of a manifest besides its media type, digest and size.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReferrerInfo {
+    /// The manifest's `artifactType`, else its config's media type; none for an index without one.
+    pub artifact_type: Option<String>,
+    pub annotations: Option<Map<String, Value>>,
+}
+
+/// Reads `ReferrerInfo` from a stored manifest. Lenient: the bytes were validated when pushed, and a field of an
+/// unexpected shape is left out rather than hiding the referrer.
+pub fn referrer_info(bytes: &[u8]) -> ReferrerInfo {
+    let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(bytes) else {
+        return ReferrerInfo::default();
+    };
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let artifact_type = text(obj.get("artifactType"))
+        .or_else(|| text(obj.get("config").and_then(|c| c.get("mediaType"))));
+    let annotations = obj
+        .get("annotations")
+        .and_then(Value::as_object)
+        .filter(|a| !a.is_empty())
+        .cloned();
+    ReferrerInfo {
+        artifact_type,
+        annotations,
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +206,8 @@ mod tests {
             r#"{"schemaVersion": 2, "layers": [{"digest": "sha256:../../etc"}]}"#.to_string(),
             r#"{"schemaVersion": 2, "layers": {}}"#.to_string(),
             r#"{"schemaVersion": 2, "config": {}}"#.to_string(),
+            format!(r#"{{"schemaVersion": 2, "mediaType": "{OCI_MANIFEST}", "layers": []}}"#),
+            format!(r#"{{"schemaVersion": 2, "mediaType": "{DOCKER_MANIFEST_LIST}"}}"#),
         ] {
             assert!(
                 matches!(
@@ -170,5 +217,32 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn referrer_info_prefers_the_artifact_type() {
+        let config = serde_json::json!({"mediaType": "application/vnd.example.config", "digest": d("c"), "size": 1});
+        let m = serde_json::json!({"schemaVersion": 2, "config": config, "artifactType": "application/vnd.example.sbom",
+                                   "annotations": {"a": "1"}});
+        let info = referrer_info(m.to_string().as_bytes());
+        assert_eq!(
+            info.artifact_type.as_deref(),
+            Some("application/vnd.example.sbom")
+        );
+        assert_eq!(info.annotations.unwrap()["a"], "1");
+        let m = serde_json::json!({"schemaVersion": 2, "config": config, "artifactType": "", "annotations": {}});
+        let info = referrer_info(m.to_string().as_bytes());
+        assert_eq!(
+            info.artifact_type.as_deref(),
+            Some("application/vnd.example.config")
+        );
+        assert_eq!(info.annotations, None);
+        let index =
+            serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []});
+        assert_eq!(
+            referrer_info(index.to_string().as_bytes()),
+            ReferrerInfo::default()
+        );
+        assert_eq!(referrer_info(b"not json"), ReferrerInfo::default());
     }
 }

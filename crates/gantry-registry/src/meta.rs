@@ -32,6 +32,37 @@ pub struct RepoRecord {
     /// The repository's resource tags (ECR TagResource).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// The lifecycle policy text as given (ECR PutLifecyclePolicy), checked when it was put.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_policy: Option<String>,
+    /// When the lifecycle job last applied the policy (epoch seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_evaluated_at: Option<u64>,
+    /// The last lifecycle policy preview (StartLifecyclePolicyPreview).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_preview: Option<PreviewRecord>,
+    /// The repository policy text (SetRepositoryPolicy): stored and returned, not yet enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_policy: Option<String>,
+}
+
+/// A lifecycle policy preview: the policy it evaluated, when, and the images it would expire.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewRecord {
+    pub policy_text: String,
+    pub evaluated_at: u64,
+    pub results: Vec<PreviewResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewResult {
+    pub digest: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    pub pushed_at: u64,
+    pub rule_priority: u32,
 }
 
 impl RepoRecord {
@@ -42,6 +73,10 @@ impl RepoRecord {
             immutable_tags: false,
             scan_on_push: false,
             tags: BTreeMap::new(),
+            lifecycle_policy: None,
+            lifecycle_evaluated_at: None,
+            lifecycle_preview: None,
+            repository_policy: None,
         }
     }
 }
@@ -130,6 +165,8 @@ pub struct Meta<S: Store> {
     /// When set, a push only goes into a repository created beforehand (ECR's rule); otherwise the first push
     /// creates it (a plain OCI registry).
     explicit_repos: AtomicBool,
+    /// Shared by the paths that make a blob referenced, exclusive for the garbage collector (see `gc::gate`).
+    gate: crate::gc::gate::Gate,
 }
 
 impl<S: Store> Meta<S> {
@@ -137,6 +174,7 @@ impl<S: Store> Meta<S> {
         Meta {
             store,
             explicit_repos: AtomicBool::new(false),
+            gate: Default::default(),
         }
     }
 
@@ -354,6 +392,8 @@ impl<S: Store> Meta<S> {
         rec: &ManifestRecord,
         tag: Option<&str>,
     ) -> Result<()> {
+        // The blobs it references must not be collected between the check and the commit.
+        let _gate = self.gate.shared().await;
         for _ in 0..RETRIES {
             let (mut txn, repo) = self.ensure_repo(name, Txn::new())?;
             for b in &rec.blobs {
@@ -421,6 +461,41 @@ impl<S: Store> Meta<S> {
         Err(RegistryError::Conflict)
     }
 
+    /// Deletes a manifest and its tags only while exactly `tags` point at it; false when it is gone or its tags
+    /// changed. The lifecycle job decides on a snapshot: an image tagged since must not expire on stale facts.
+    pub async fn delete_manifest_if_tags(
+        &self,
+        name: &str,
+        digest: &Digest,
+        tags: &[String],
+    ) -> Result<bool> {
+        let mut expected: Vec<&str> = tags.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        for _ in 0..RETRIES {
+            let key = manifest_key(name, digest.as_str());
+            let Some(kv) = self.store.get(&key) else {
+                return Ok(false);
+            };
+            let prefix = tag_prefix(name);
+            let mut txn = Txn::new().compare(Compare::unchanged(&kv)).delete(key);
+            let mut current = Vec::new();
+            for t in self.store.range(&prefix) {
+                if decode::<TagRecord>(&t).is_some_and(|r| r.digest == digest.as_str()) {
+                    current.push(t.key[prefix.len()..].to_string());
+                    txn = txn.compare(Compare::unchanged(&t)).delete(t.key.clone());
+                }
+            }
+            current.sort_unstable();
+            if current != expected {
+                return Ok(false);
+            }
+            if self.commit(txn).await? {
+                return Ok(true);
+            }
+        }
+        Err(RegistryError::Conflict)
+    }
+
     /// Deletes a tag (not the manifest); false when it was not there.
     pub async fn delete_tag(&self, name: &str, tag: &str) -> Result<bool> {
         let key = tag_key(name, tag);
@@ -440,6 +515,63 @@ impl<S: Store> Meta<S> {
             }
         }
         Err(RegistryError::Conflict)
+    }
+}
+
+/// What the garbage collector reads of the metadata: every manifest's blob references, and every blob link with
+/// its stored form (so that its removal is guarded).
+#[derive(Debug, Default)]
+pub struct BlobReferences {
+    pub manifests: Vec<crate::gc::plan::ManifestRefs>,
+    pub links: Vec<(crate::gc::plan::LinkRef, KeyValue)>,
+}
+
+impl<S: Store> Meta<S> {
+    /// The gate between linking paths and the garbage collector.
+    pub fn gate(&self) -> &crate::gc::gate::Gate {
+        &self.gate
+    }
+
+    /// Every manifest's blobs and every blob link, from one read of the store. Repositories are named by their
+    /// key (unique; the plan only compares them).
+    pub fn blob_references(&self) -> BlobReferences {
+        let mut out = BlobReferences::default();
+        for kv in self.store.range(ROOT) {
+            let Some((repo, rest)) = kv.key[ROOT.len()..].split_once('/') else {
+                continue;
+            };
+            if rest.starts_with("manifests/") {
+                if let Some(rec) = decode::<ManifestRecord>(&kv) {
+                    out.manifests.push(crate::gc::plan::ManifestRefs {
+                        repo: repo.to_string(),
+                        blobs: rec.blobs,
+                    });
+                }
+            } else if let Some(digest) = rest.strip_prefix("blobs/") {
+                // An unreadable link counts as old: nothing can use it.
+                let linked_at = decode::<BlobLink>(&kv).map_or(0, |l| l.linked_at);
+                let link = crate::gc::plan::LinkRef {
+                    repo: repo.to_string(),
+                    digest: digest.to_string(),
+                    linked_at,
+                };
+                out.links.push((link, kv));
+            }
+        }
+        out
+    }
+
+    /// Deletes these blob links in one transaction, each only if unchanged since it was read; false (nothing
+    /// deleted) when one changed.
+    pub async fn delete_links_unchanged(&self, links: &[KeyValue]) -> Result<bool> {
+        if links.is_empty() {
+            return Ok(true);
+        }
+        let mut txn = Txn::new();
+        for kv in links {
+            txn = txn.compare(Compare::unchanged(kv)).delete(kv.key.clone());
+        }
+        self.commit(txn).await
     }
 }
 
@@ -486,6 +618,12 @@ mod tests {
         assert_eq!(meta.tag("a/b", "v1"), Some(d.clone()));
         assert_eq!(meta.tags("a/b"), vec!["v1", "v2"]);
         assert_eq!(meta.manifest("a/b", &d).unwrap(), rec);
+        // Tags changed since the caller looked: kept.
+        assert!(!meta
+            .delete_manifest_if_tags("a/b", &d, &["v1".to_string()])
+            .await
+            .unwrap());
+        assert!(meta.manifest("a/b", &d).is_some());
         assert!(meta.delete_tag("a/b", "v2").await.unwrap());
         assert!(meta.delete_manifest("a/b", &d).await.unwrap());
         assert!(meta.tags("a/b").is_empty());

@@ -41,6 +41,18 @@ pub struct ServerArgs {
     /// Seconds the containers of a stopped task are kept before removal (ECS's default: 3 hours).
     #[arg(long, env = "GANTRY_TASK_CLEANUP_WAIT")]
     pub task_cleanup_wait: Option<u64>,
+    /// Seconds between registry garbage collection passes (0: none; `POST /_gantry/registry/gc` still runs one).
+    #[arg(long, env = "GANTRY_REGISTRY_GC_INTERVAL")]
+    pub registry_gc_interval: Option<u64>,
+    /// Seconds a blob linked by a push that no manifest references is kept before the GC may take it.
+    #[arg(long, env = "GANTRY_REGISTRY_GC_GRACE")]
+    pub registry_gc_grace: Option<u64>,
+    /// Seconds an upload session may stay idle before the GC ends it.
+    #[arg(long, env = "GANTRY_REGISTRY_UPLOAD_EXPIRY")]
+    pub registry_upload_expiry: Option<u64>,
+    /// Seconds between two runs of the registry's lifecycle policies (expiring images).
+    #[arg(long, env = "GANTRY_REGISTRY_LIFECYCLE_INTERVAL")]
+    pub registry_lifecycle_interval: Option<u64>,
 }
 
 /// The file form; every member optional.
@@ -56,6 +68,10 @@ struct FileConfig {
     cluster: Option<String>,
     log_json: Option<bool>,
     task_cleanup_wait: Option<u64>,
+    registry_gc_interval: Option<u64>,
+    registry_gc_grace: Option<u64>,
+    registry_upload_expiry: Option<u64>,
+    registry_lifecycle_interval: Option<u64>,
     access_keys: Option<Vec<AccessKey>>,
 }
 
@@ -78,6 +94,10 @@ pub struct ServerConfig {
     pub cluster: String,
     pub log_json: bool,
     pub task_cleanup_wait: std::time::Duration,
+    /// Zero: no periodic pass.
+    pub registry_gc_interval: std::time::Duration,
+    pub registry_gc: gantry_registry::gc::GcOptions,
+    pub registry_lifecycle_interval: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +179,28 @@ impl ServerConfig {
                 args.task_cleanup_wait
                     .or(file.task_cleanup_wait)
                     .unwrap_or(3 * 3600),
+            ),
+            registry_gc_interval: std::time::Duration::from_secs(
+                args.registry_gc_interval
+                    .or(file.registry_gc_interval)
+                    .unwrap_or(3600),
+            ),
+            registry_gc: gantry_registry::gc::GcOptions {
+                link_grace_secs: args
+                    .registry_gc_grace
+                    .or(file.registry_gc_grace)
+                    .unwrap_or(3600),
+                upload_expiry_secs: args
+                    .registry_upload_expiry
+                    .or(file.registry_upload_expiry)
+                    .unwrap_or(3600),
+            },
+            // At least a second: a zero interval would spin.
+            registry_lifecycle_interval: std::time::Duration::from_secs(
+                args.registry_lifecycle_interval
+                    .or(file.registry_lifecycle_interval)
+                    .unwrap_or(3600)
+                    .max(1),
             ),
         })
     }

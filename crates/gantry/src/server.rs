@@ -144,6 +144,15 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
             port: config.listen.port(),
         },
     );
+    gantry_registry::lifecycle::spawn_lifecycle(
+        registry.clone(),
+        config.registry_lifecycle_interval,
+    );
+    if !config.registry_gc_interval.is_zero() {
+        registry
+            .clone()
+            .spawn_gc(config.registry_gc_interval, config.registry_gc);
+    }
     let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone(), ecr.clone()];
     let edge = Edge::new(
         EdgeConfig {
@@ -171,6 +180,11 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         .route("/_gantry/health", get(health))
         .route("/_gantry/reset", post(reset))
         .with_state(admin)
+        .merge(gantry_registry::gc::admin::admin_router(
+            registry.clone(),
+            config.enable_admin,
+            config.registry_gc,
+        ))
         .merge(gantry_registry::router(registry))
         .merge(edge.router());
 

@@ -11,7 +11,7 @@ use crate::names::is_valid_tag;
 use crate::{Registry, MAX_MANIFEST_BYTES};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use gantry_store::Store;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
@@ -81,7 +81,6 @@ pub(crate) async fn put<S: Store>(
     h: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    let reference = parse_reference(reference)?;
     let too_large = RegistryError::ManifestTooLarge {
         limit: MAX_MANIFEST_BYTES,
     };
@@ -89,17 +88,20 @@ pub(crate) async fn put<S: Store>(
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|l| l > MAX_MANIFEST_BYTES as u64)
     {
-        return Err(too_large);
+        return Ok(closing(too_large));
     }
     let bytes = match Limited::new(body, MAX_MANIFEST_BYTES).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Ok(closing(too_large)),
         Err(e) => {
             return Err(RegistryError::ManifestInvalid(format!(
                 "reading the body: {e}"
             )))
         }
     };
+    // The reference is checked after the body is read: an answer that leaves the body unread makes the server drop
+    // the connection, and a client that already sent its next request on it sees a reset instead of the error.
+    let reference = parse_reference(reference)?;
     let parsed = parse_manifest(&bytes, header_str(h, header::CONTENT_TYPE))?;
     let digest = Digest::of(&bytes);
     let tag = match reference {
@@ -129,6 +131,15 @@ pub(crate) async fn put<S: Store>(
         headers.push((OCI_SUBJECT, subject));
     }
     Ok(empty(StatusCode::CREATED, headers))
+}
+
+/// The error answer to a manifest whose body is left unread: says that the connection closes, so that the client
+/// does not send its next request on it.
+fn closing(e: RegistryError) -> Response {
+    let mut res = e.into_response();
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
 }
 
 pub(crate) async fn delete<S: Store>(

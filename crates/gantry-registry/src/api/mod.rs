@@ -5,6 +5,7 @@
 mod auth;
 mod blobs;
 mod manifests;
+mod referrers;
 mod tags;
 mod uploads;
 
@@ -116,7 +117,19 @@ async fn dispatch<S: Store>(State(reg): State<Arc<Registry<S>>>, req: Request) -
         Ok(()) => handle(&reg, req).await,
         Err(e) => Err(e),
     };
-    let mut res = outcome.unwrap_or_else(|e| e.into_response());
+    let mut res = match outcome {
+        Ok(res) => res,
+        Err(e) => {
+            let mut res = e.into_response();
+            // An error may come before the request body was read: the connection cannot carry another request
+            // then, and saying so lets the client open a new one instead of meeting a reset.
+            if has_body(&request_headers) {
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            res
+        }
+    };
     auth::add_challenge(&mut res, &request_headers);
     res.headers_mut()
         .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
@@ -171,9 +184,19 @@ async fn handle<S: Store>(reg: &Registry<S>, req: Request) -> Result<Response> {
             Method::GET | Method::HEAD => tags::list(reg, name, &query, head),
             _ => Err(RegistryError::MethodNotAllowed),
         },
-        // The referrers API comes later; a 404 tells clients to fall back to the referrers tag schema.
-        Target::Referrers { .. } => Err(RegistryError::RouteUnknown),
+        Target::Referrers { digest, .. } => match *m {
+            Method::GET | Method::HEAD => referrers::list(reg, name, digest, &query, head),
+            _ => Err(RegistryError::MethodNotAllowed),
+        },
     }
+}
+
+/// Whether the request announced a body.
+fn has_body(h: &HeaderMap) -> bool {
+    h.contains_key(header::TRANSFER_ENCODING)
+        || header_str(h, header::CONTENT_LENGTH)
+            .and_then(|l| l.parse::<u64>().ok())
+            .is_some_and(|l| l > 0)
 }
 
 /// A header's value as text.

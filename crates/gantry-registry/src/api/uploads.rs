@@ -1,6 +1,8 @@
 //! Blob uploads: start (POST, also monolithic with `?digest=` and cross-repository mount with `?mount=&from=`),
 //! chunks (PATCH, with or without `Content-Range`), finish (PUT `?digest=`), status (GET) and cancel (DELETE).
-//! Bodies stream to the session's file; nothing becomes visible before the digest is verified.
+//! Bodies stream to the session's file; nothing becomes visible before the digest is verified. The step that makes
+//! a blob part of a repository (commit and link, or mount) holds the gate's shared guard, so that the garbage
+//! collector never deletes a file a link is being made to.
 
 use super::blobs::parse_digest;
 use super::{empty, header_str, DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID};
@@ -90,9 +92,11 @@ async fn complete<S: Store>(
 ) -> Result<Response> {
     s.closed = true;
     let outcome = async {
-        if s.digest() != *digest {
+        if s.digest().await? != *digest {
             return Err(RegistryError::DigestInvalid);
         }
+        // The file may be there already (then commit keeps it): the collector must not take it before the link.
+        let _gate = reg.meta.gate().shared().await;
         reg.blobs.commit(s.path(), digest).await?;
         reg.meta.link_blob(name, digest, s.size()).await?;
         Ok(created(name, digest))
@@ -116,6 +120,7 @@ pub(crate) async fn start<S: Store>(
             if !is_valid_name(from) {
                 return Err(RegistryError::NameInvalid);
             }
+            let _gate = reg.meta.gate().shared().await;
             if let Some(link) = reg.meta.blob_link(from, &digest) {
                 if reg.blobs.size(&digest).await?.is_some() {
                     reg.meta.link_blob(name, &digest, link.size).await?;
@@ -137,16 +142,23 @@ pub(crate) async fn start<S: Store>(
         return complete(reg, name, &mut s, &digest).await;
     }
     let session = reg.uploads.start(name).await?;
-    let s = session.lock().await;
+    let mut s = session.lock().await;
+    // The client gets a location it may come back to, after a restart too.
+    if let Err(e) = s.make_resumable().await {
+        s.closed = true;
+        reg.uploads.remove(s.id).await;
+        return Err(e);
+    }
     Ok(in_progress(StatusCode::ACCEPTED, name, &s))
 }
 
 pub(crate) async fn status<S: Store>(reg: &Registry<S>, name: &str, id: &str) -> Result<Response> {
     let session = reg.uploads.get(name, id)?;
-    let s = session.lock().await;
+    let mut s = session.lock().await;
     if s.closed {
         return Err(RegistryError::BlobUploadUnknown);
     }
+    s.touch();
     Ok(in_progress(StatusCode::NO_CONTENT, name, &s))
 }
 

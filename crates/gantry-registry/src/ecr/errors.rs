@@ -37,6 +37,12 @@ pub enum EcrError {
     LayersNotFound(String),
     #[error("The image manifest references images that are not in the repository: {0}")]
     ReferencedImagesNotFound(String),
+    #[error("Lifecycle policy does not exist for the repository with name '{name}' in the registry with id '{registry}'")]
+    LifecyclePolicyNotFound { name: String, registry: String },
+    #[error("There is no lifecycle policy preview for the repository with name '{name}' in the registry with id '{registry}'")]
+    LifecyclePolicyPreviewNotFound { name: String, registry: String },
+    #[error("Repository policy does not exist for the repository with name '{name}' in the registry with id '{registry}'")]
+    RepositoryPolicyNotFound { name: String, registry: String },
     #[error("{0}")]
     InvalidParameter(String),
     #[error("{0}")]
@@ -64,6 +70,11 @@ impl From<EcrError> for AwsError {
             EcrError::ImageDigestDoesNotMatch { .. } => "ImageDigestDoesNotMatchException",
             EcrError::LayersNotFound(_) => "LayersNotFoundException",
             EcrError::ReferencedImagesNotFound(_) => "ReferencedImagesNotFoundException",
+            EcrError::LifecyclePolicyNotFound { .. } => "LifecyclePolicyNotFoundException",
+            EcrError::LifecyclePolicyPreviewNotFound { .. } => {
+                "LifecyclePolicyPreviewNotFoundException"
+            }
+            EcrError::RepositoryPolicyNotFound { .. } => "RepositoryPolicyNotFoundException",
             EcrError::InvalidParameter(_) => "InvalidParameterException",
             EcrError::InvalidTagParameter(_) => "InvalidTagParameterException",
             EcrError::TooManyTags(_) => "TooManyTagsException",
@@ -114,6 +125,14 @@ mod tests {
         assert_eq!(
             AwsError::from(EcrError::InvalidParameter("x".into())).code,
             "InvalidParameterException"
+        );
+        let e = AwsError::from(EcrError::LifecyclePolicyNotFound {
+            name: "web".into(),
+            registry: "000000000000".into(),
+        });
+        assert_eq!(
+            (e.code.as_str(), e.status.as_u16()),
+            ("LifecyclePolicyNotFoundException", 400)
         );
     }
 }

@@ -1,10 +1,13 @@
 //! The ECR API (`AmazonEC2ContainerRegistry_V20150921`, JSON 1.1) over the registry's metadata: repositories, images
-//! (a manifest with its tags), resource tags and login tokens. Serving it makes the registry follow ECR's rules: a
-//! push only goes into a repository created beforehand, and an immutable repository refuses to move a tag.
+//! (a manifest with its tags), resource tags, login tokens, lifecycle and repository policies. Serving it makes the
+//! registry follow ECR's rules: a push only goes into a repository created beforehand, and an immutable repository
+//! refuses to move a tag.
 
 mod auth;
 mod errors;
 mod images;
+mod lifecycle;
+mod policy;
 mod repositories;
 mod wire;
 
@@ -68,6 +71,17 @@ impl<S: Store> EcrService<S> {
             "BatchDeleteImage" => self.batch_delete_image(scope, input(body)?).await,
             "PutImage" => self.put_image(scope, input(body)?).await,
             "GetAuthorizationToken" => self.get_authorization_token(input(body)?),
+            "PutLifecyclePolicy" => self.put_lifecycle_policy(scope, input(body)?).await,
+            "GetLifecyclePolicy" => self.get_lifecycle_policy(scope, input(body)?),
+            "DeleteLifecyclePolicy" => self.delete_lifecycle_policy(scope, input(body)?).await,
+            "StartLifecyclePolicyPreview" => {
+                self.start_lifecycle_policy_preview(scope, input(body)?)
+                    .await
+            }
+            "GetLifecyclePolicyPreview" => self.get_lifecycle_policy_preview(scope, input(body)?),
+            "SetRepositoryPolicy" => self.set_repository_policy(scope, input(body)?).await,
+            "GetRepositoryPolicy" => self.get_repository_policy(scope, input(body)?),
+            "DeleteRepositoryPolicy" => self.delete_repository_policy(scope, input(body)?).await,
             other => Err(EcrError::UnknownOperation(other.to_string())),
         }
     }

@@ -75,6 +75,59 @@ impl BlobStore {
     }
 }
 
+impl BlobStore {
+    /// Every blob file with its size. Files whose names are not digests (nothing we wrote) are left out.
+    pub async fn list(&self) -> io::Result<Vec<(Digest, u64)>> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || list_blocking(&root))
+            .await
+            .map_err(io::Error::other)?
+    }
+
+    /// Deletes the blob file; its size when it was there.
+    pub async fn remove(&self, digest: &Digest) -> io::Result<Option<u64>> {
+        let path = self.path(digest);
+        let size = match fs::metadata(&path).await {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match fs::remove_file(&path).await {
+            Ok(()) => Ok(Some(size)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn list_blocking(root: &Path) -> io::Result<Vec<(Digest, u64)>> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(root)? {
+        let dir = dir?;
+        if !dir.file_type()?.is_dir() {
+            continue;
+        }
+        for entry in std::fs::read_dir(dir.path())? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(digest) = name
+                .to_str()
+                .and_then(|n| Digest::parse(&format!("sha256:{n}")))
+            else {
+                continue;
+            };
+            // Removed meanwhile: not listed.
+            match entry.metadata() {
+                Ok(m) if m.is_file() => out.push((digest, m.len())),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Makes a rename durable.
 async fn sync_dir(dir: &Path) -> io::Result<()> {
     let dir = dir.to_path_buf();
@@ -114,6 +167,10 @@ mod tests {
             .collect();
         assert!(staged.is_empty(), "staged files left behind");
         assert_eq!(blobs.size(&Digest::of(b"other")).await.unwrap(), None);
+        assert_eq!(blobs.list().await.unwrap(), vec![(d.clone(), 5)]);
+        assert_eq!(blobs.remove(&d).await.unwrap(), Some(5));
+        assert_eq!(blobs.remove(&d).await.unwrap(), None);
+        assert!(blobs.list().await.unwrap().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
