@@ -216,3 +216,21 @@ def test_immutable_tags_over_the_api_and_docker_push(ecr, gantry, docker_config)
         assert ecr.describe_images(repositoryName=name, filter={"tagStatus": "UNTAGGED"})["imageDetails"][0]["imageDigest"] == first["imageId"]["imageDigest"]
     finally:
         docker("rmi", "-f", image, f"{uri}:2", check=False)
+
+
+def test_a_pull_is_recorded_as_last_recorded_pull_time(ecr, gantry, docker_config):
+    name = unique("pulled")
+    uri = ecr.create_repository(repositoryName=name)["repository"]["repositoryUri"]
+    image = f"{uri}:1"
+    try:
+        docker("tag", OTHER, image)
+        docker_env(docker_config, "push", image)
+        [detail] = ecr.describe_images(repositoryName=name)["imageDetails"]
+        assert "lastRecordedPullTime" not in detail
+        docker("rmi", image)
+        before = time.time()
+        docker_env(docker_config, "pull", image)
+        [detail] = ecr.describe_images(repositoryName=name)["imageDetails"]
+        assert before - 2 <= detail["lastRecordedPullTime"].timestamp() <= time.time() + 2
+    finally:
+        docker("rmi", "-f", image, check=False)

@@ -326,6 +326,14 @@ impl<S: Store> EcsService<S> {
                 .compare(current.unchanged())
                 .put(&key, encode(&record));
             if self.repo.commit(txn).await.map_err(agent_error)? {
+                if record
+                    .task
+                    .group
+                    .as_deref()
+                    .is_some_and(|g| g.starts_with("service:"))
+                {
+                    self.wake_services();
+                }
                 return Ok(());
             }
         }

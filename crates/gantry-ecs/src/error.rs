@@ -19,6 +19,8 @@ pub enum EcsError {
     ResourceNotFound(String),
     #[error("Service not found.")]
     ServiceNotFound,
+    #[error("Service was not ACTIVE.")]
+    ServiceNotActive,
     #[error("{0} is not supported by Gantry")]
     Unsupported(String),
     #[error(transparent)]
@@ -44,6 +46,7 @@ impl From<EcsError> for AwsError {
             }
             EcsError::ResourceNotFound(_) => AwsError::client("ResourceNotFoundException", message),
             EcsError::ServiceNotFound => AwsError::client("ServiceNotFoundException", message),
+            EcsError::ServiceNotActive => AwsError::client("ServiceNotActiveException", message),
             EcsError::Unsupported(_) => AwsError::client("UnsupportedFeatureException", message),
             EcsError::Aws(a) => a,
             EcsError::Store(_) => AwsError::server("ServerException", message),

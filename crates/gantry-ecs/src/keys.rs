@@ -30,6 +30,23 @@ pub fn task(region: &str, cluster: &str, id: &str) -> String {
     format!("/ecs/{region}/tasks/{cluster}/{id}")
 }
 
+/// A marker per region that has services, so that the service controller finds them without scanning all keys.
+pub fn regions() -> String {
+    "/ecs/regions/".to_string()
+}
+
+pub fn region(region: &str) -> String {
+    format!("/ecs/regions/{region}")
+}
+
+pub fn services(region: &str, cluster: &str) -> String {
+    format!("/ecs/{region}/services/{cluster}/")
+}
+
+pub fn service(region: &str, cluster: &str, name: &str) -> String {
+    format!("/ecs/{region}/services/{cluster}/{name}")
+}
+
 pub fn instances(region: &str, cluster: &str) -> String {
     format!("/ecs/{region}/instances/{cluster}/")
 }

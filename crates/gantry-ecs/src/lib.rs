@@ -63,6 +63,9 @@ pub struct EcsService<S> {
     placement: tokio::sync::Mutex<()>,
     /// When each container instance's agent was last heard from. Kept in memory: a poll is not worth a write.
     seen: Mutex<HashMap<String, Instant>>,
+    /// Wakes the service controller after a change it should act on.
+    services_changed: tokio::sync::Notify,
+    launch_backoff: services::backoff::LaunchBackoff,
 }
 
 impl<S: Store> EcsService<S> {
@@ -72,7 +75,30 @@ impl<S: Store> EcsService<S> {
             config,
             placement: tokio::sync::Mutex::new(()),
             seen: Mutex::new(HashMap::new()),
+            services_changed: tokio::sync::Notify::new(),
+            launch_backoff: Default::default(),
         })
+    }
+
+    /// The regions that have services: the configured one and every one a service was created in.
+    pub(crate) fn regions(&self) -> Vec<String> {
+        let prefix = keys::regions();
+        let mut regions: Vec<String> = self
+            .repo
+            .store
+            .range(&prefix)
+            .into_iter()
+            .map(|kv| kv.key[prefix.len()..].to_string())
+            .collect();
+        if !regions.contains(&self.config.region) {
+            regions.push(self.config.region.clone());
+        }
+        regions
+    }
+
+    /// Tells the service controller to look again.
+    pub(crate) fn wake_services(&self) {
+        self.services_changed.notify_one();
     }
 
     pub(crate) fn mark_seen(&self, instance_arn: &str) {
@@ -117,6 +143,13 @@ impl<S: Store> EcsService<S> {
             "UpdateContainerInstancesState" => {
                 self.update_container_instances_state(scope, body).await
             }
+            "CreateService" => self.create_service(scope, body).await,
+            "UpdateService" => self.update_service(scope, body).await,
+            "DeleteService" => self.delete_service(scope, body).await,
+            "DescribeServices" => self.describe_services(scope, body),
+            "ListServices" => self.list_services(scope, body),
+            "ListServiceDeployments" => self.list_service_deployments(scope, body),
+            "DescribeServiceDeployments" => self.describe_service_deployments(scope, body),
             "TagResource" => self.tag_resource(scope, body).await,
             "UntagResource" => self.untag_resource(scope, body).await,
             "ListTagsForResource" => self.list_tags_for_resource(scope, body),

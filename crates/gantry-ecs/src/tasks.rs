@@ -175,18 +175,20 @@ fn assign_ports(containers: &mut [ContainerDefinition], network_mode: &str, dyna
     }
 }
 
+pub(crate) const NO_INSTANCES: &str = "No Container Instances were found in your cluster.";
+
 /// A resolved, validated request to start tasks, shared by RunTask and StartTask.
-struct Launch {
-    cluster: String,
-    definition: TaskDefinitionRecord,
-    containers: Vec<ContainerDefinition>,
-    overrides: TaskOverride,
-    task_cpu: Option<i64>,
-    task_memory: Option<i64>,
-    group: String,
-    started_by: Option<String>,
-    tags: Vec<Tag>,
-    client_token: Option<String>,
+pub(crate) struct Launch {
+    pub(crate) cluster: String,
+    pub(crate) definition: TaskDefinitionRecord,
+    pub(crate) containers: Vec<ContainerDefinition>,
+    pub(crate) overrides: TaskOverride,
+    pub(crate) task_cpu: Option<i64>,
+    pub(crate) task_memory: Option<i64>,
+    pub(crate) group: String,
+    pub(crate) started_by: Option<String>,
+    pub(crate) tags: Vec<Tag>,
+    pub(crate) client_token: Option<String>,
 }
 
 impl<S: Store> EcsService<S> {
@@ -375,8 +377,7 @@ impl<S: Store> EcsService<S> {
         }
     }
 
-    /// Places and stores tasks. `targets` limits the instances (StartTask); `count` is how many to start on the
-    /// candidates (RunTask) or one per target (StartTask).
+    /// Places and stores tasks, answering as RunTask does.
     async fn launch(
         &self,
         scope: &Scope,
@@ -384,16 +385,34 @@ impl<S: Store> EcsService<S> {
         count: usize,
         targets: Option<Vec<String>>,
     ) -> Result<Value> {
+        let (created, failures) = self.place_tasks(scope, &launch, count, targets).await?;
+        let tasks: Vec<Value> = created
+            .iter()
+            .map(|r| gantry_model::json::to_value(&r.task))
+            .collect();
+        Ok(json!({ "tasks": tasks, "failures": gantry_model::json::to_value(&failures) }))
+    }
+
+    /// Places and stores tasks. `targets` limits the instances (StartTask); `count` is how many to start on the
+    /// candidates (RunTask, services) or one per target (StartTask). A retried RunTask with the same client token
+    /// gets the tasks of the first.
+    pub(crate) async fn place_tasks(
+        &self,
+        scope: &Scope,
+        launch: &Launch,
+        count: usize,
+        targets: Option<Vec<String>>,
+    ) -> Result<(Vec<TaskRecord>, Vec<Failure>)> {
         let _placing = self.placement.lock().await;
         let tasks = self.cluster_tasks(&scope.region, &launch.cluster);
         if let Some(token) = &launch.client_token {
-            let earlier: Vec<Value> = tasks
+            let earlier: Vec<TaskRecord> = tasks
                 .iter()
                 .filter(|t| t.value.client_token.as_deref() == Some(token))
-                .map(|t| gantry_model::json::to_value(&t.value.task))
+                .map(|t| t.value.clone())
                 .collect();
             if !earlier.is_empty() {
-                return Ok(json!({ "tasks": earlier, "failures": [] }));
+                return Ok((earlier, Vec::new()));
             }
         }
         let instances: Vec<ContainerInstance> = self
@@ -421,9 +440,7 @@ impl<S: Store> EcsService<S> {
                     })
                     .collect();
                 if eligible.is_empty() {
-                    return Err(invalid(
-                        "No Container Instances were found in your cluster.",
-                    ));
+                    return Err(invalid(NO_INSTANCES));
                 }
                 vec![eligible; count]
             }
@@ -453,7 +470,7 @@ impl<S: Store> EcsService<S> {
             match place(&views, &d, &mut rng) {
                 Ok(p) => {
                     let record =
-                        self.new_task(scope, &launch, candidates[p.candidate], &p.dynamic_ports);
+                        self.new_task(scope, launch, candidates[p.candidate], &p.dynamic_ports);
                     created.push(record.clone());
                     records.push(record);
                 }
@@ -475,11 +492,7 @@ impl<S: Store> EcsService<S> {
         if !created.is_empty() {
             self.repo.commit(txn).await?;
         }
-        let tasks: Vec<Value> = created
-            .iter()
-            .map(|r| gantry_model::json::to_value(&r.task))
-            .collect();
-        Ok(json!({ "tasks": tasks, "failures": gantry_model::json::to_value(&failures) }))
+        Ok((created, failures))
     }
 
     pub(crate) async fn run_task(&self, scope: &Scope, body: &[u8]) -> Result<Value> {
@@ -599,9 +612,16 @@ impl<S: Store> EcsService<S> {
         if ![status::RUNNING, status::PENDING, status::STOPPED].contains(&desired) {
             return Err(invalid(format!("Invalid desiredStatus: {desired}")));
         }
-        if input.service_name.is_some() {
-            return Err(EcsError::ServiceNotFound);
-        }
+        // A service's tasks are those of its group.
+        let group = match &input.service_name {
+            Some(s) => {
+                let name = crate::services::api::service_name_of(s)?;
+                self.find_service(scope, &cluster, &name)
+                    .ok_or(EcsError::ServiceNotFound)?;
+                Some(format!("service:{name}"))
+            }
+            None => None,
+        };
         let instance_arn = match &input.container_instance {
             Some(r) => Some(
                 refs::member_id(r, "container-instance", &cluster)
@@ -623,6 +643,7 @@ impl<S: Store> EcsService<S> {
                 d => t.task.desired_status == d,
             })
             .filter(|t| input.family.as_ref().is_none_or(|f| &t.family == f))
+            .filter(|t| group.is_none() || t.task.group == group)
             .filter(|t| {
                 input
                     .started_by

@@ -4,11 +4,13 @@
 mod cluster;
 mod common;
 mod container_instance;
+mod service;
 mod task;
 mod task_definition;
 
 pub use cluster::*;
 pub use common::*;
 pub use container_instance::*;
+pub use service::*;
 pub use task::*;
 pub use task_definition::*;

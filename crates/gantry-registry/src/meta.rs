@@ -5,6 +5,7 @@
 //! - `/registry/repos/{name}/tags/{tag}`: the manifest digest a tag points at
 //! - `/registry/repos/{name}/manifests/{digest}`: the manifest's bytes, media type and references
 //! - `/registry/repos/{name}/blobs/{digest}`: the blob is part of the repository
+//! - `/registry/repos/{name}/pulls/{digest}`: when the image was last pulled (epoch seconds)
 //!
 //! `{name}` has its `/` written as `%2F` (a name never holds `%`), so that no name is a prefix path of another's keys.
 
@@ -150,6 +151,15 @@ pub fn manifest_key(name: &str, digest: &str) -> String {
 pub fn blob_key(name: &str, digest: &str) -> String {
     format!("{}/blobs/{digest}", repo_key(name))
 }
+
+/// When the image was last pulled (ECR's `lastRecordedPullTime`).
+pub fn pull_key(name: &str, digest: &str) -> String {
+    format!("{}/pulls/{digest}", repo_key(name))
+}
+
+/// A pull is recorded at most this often per image, so that pulls do not each cost a write (ECR too refreshes the
+/// time only now and then).
+pub const PULL_RECORD_INTERVAL_SECS: u64 = 3600;
 
 fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Option<T> {
     serde_json::from_slice(&kv.value).ok()
@@ -365,6 +375,33 @@ impl<S: Store> Meta<S> {
             .and_then(|kv| decode(&kv))
     }
 
+    /// When the image was last pulled, if ever.
+    pub fn last_pull(&self, name: &str, digest: &str) -> Option<u64> {
+        let kv = self.store.get(&pull_key(name, digest))?;
+        std::str::from_utf8(&kv.value).ok()?.parse().ok()
+    }
+
+    /// Records a pull of the image now, unless one was recorded within [`PULL_RECORD_INTERVAL_SECS`].
+    pub async fn record_pull(&self, name: &str, digest: &Digest) -> Result<()> {
+        let now = now();
+        if self
+            .last_pull(name, digest.as_str())
+            .is_some_and(|t| now < t + PULL_RECORD_INTERVAL_SECS)
+        {
+            return Ok(());
+        }
+        // Only while the manifest exists, so that a pull racing a delete leaves nothing behind.
+        let Some(manifest) = self.store.get(&manifest_key(name, digest.as_str())) else {
+            return Ok(());
+        };
+        let txn = Txn::new().compare(Compare::unchanged(&manifest)).put(
+            pull_key(name, digest.as_str()),
+            now.to_string().into_bytes(),
+        );
+        self.commit(txn).await?;
+        Ok(())
+    }
+
     pub fn tag(&self, name: &str, tag: &str) -> Option<Digest> {
         let rec: TagRecord = self
             .store
@@ -448,7 +485,10 @@ impl<S: Store> Meta<S> {
             let Some(kv) = self.store.get(&key) else {
                 return Ok(false);
             };
-            let mut txn = Txn::new().compare(Compare::unchanged(&kv)).delete(key);
+            let mut txn = Txn::new()
+                .compare(Compare::unchanged(&kv))
+                .delete(key)
+                .delete(pull_key(name, digest.as_str()));
             for t in self.store.range(&tag_prefix(name)) {
                 if decode::<TagRecord>(&t).is_some_and(|r| r.digest == digest.as_str()) {
                     txn = txn.compare(Compare::unchanged(&t)).delete(t.key.clone());
@@ -477,7 +517,10 @@ impl<S: Store> Meta<S> {
                 return Ok(false);
             };
             let prefix = tag_prefix(name);
-            let mut txn = Txn::new().compare(Compare::unchanged(&kv)).delete(key);
+            let mut txn = Txn::new()
+                .compare(Compare::unchanged(&kv))
+                .delete(key)
+                .delete(pull_key(name, digest.as_str()));
             let mut current = Vec::new();
             for t in self.store.range(&prefix) {
                 if decode::<TagRecord>(&t).is_some_and(|r| r.digest == digest.as_str()) {

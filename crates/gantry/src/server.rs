@@ -132,6 +132,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         },
     );
     ecs.clone().spawn_cleanup();
+    ecs.clone().spawn_service_controller();
     let logs = Arc::new(LogsService::open((*store).clone(), &config.data_dir)?);
     logs.clone().spawn_retention();
     let registry = Arc::new(gantry_registry::Registry::open(

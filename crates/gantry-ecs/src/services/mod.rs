@@ -1,5 +1,10 @@
 //! Services: the desired count of a task definition kept running, and deployments that replace its tasks.
+//! `api` records what the user wants; `controller` makes it so with `rollout`'s plans.
 
-// The rollout arithmetic lands before the service controller that applies it.
-#[allow(dead_code)]
+pub(crate) mod api;
+pub(crate) mod backoff;
+pub(crate) mod controller;
+mod launch;
+pub(crate) mod record;
 pub(crate) mod rollout;
+mod validate;

@@ -50,6 +50,12 @@ pub(crate) async fn get<S: Store>(
         .meta
         .manifest(name, &digest)
         .ok_or(RegistryError::ManifestUnknown)?;
+    if !head {
+        // A failed record must not fail the pull.
+        if let Err(e) = reg.meta.record_pull(name, &digest).await {
+            tracing::warn!(error = %e, "could not record the pull time");
+        }
+    }
     let len = rec.content.len() as u64;
     let mut res = Response::new(if head {
         Body::empty()

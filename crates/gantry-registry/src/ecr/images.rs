@@ -67,6 +67,8 @@ struct ImageDetail {
     image_tags: Vec<String>,
     image_size_in_bytes: u64,
     image_pushed_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_recorded_pull_time: Option<u64>,
     image_manifest_media_type: String,
 }
 
@@ -207,6 +209,7 @@ impl<S: Store> EcrService<S> {
             image_tags: images.tags_of(&rec.digest).to_vec(),
             image_size_in_bytes: self.image_size(name, rec),
             image_pushed_at: rec.pushed_at,
+            last_recorded_pull_time: self.registry.meta.last_pull(name, &rec.digest),
             image_manifest_media_type: rec.media_type.clone(),
         }
     }

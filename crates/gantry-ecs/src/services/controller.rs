@@ -1,0 +1,477 @@
+//! The service controller: for every service, compare its tasks with what its deployments want and act, level-
+//! triggered. It wakes on API changes and agent reports, and at least every [`RESYNC`] (instances that stop
+//! answering show only with time). One pass per service reads the service and its tasks, asks `rollout` for a
+//! plan, starts and stops tasks, and writes the service's new state with compare-and-swap; a conflict just means
+//! the next pass sees newer facts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry_model::ecs::{
+    deployment_status, rollout_state, service_status, status, stop_code, Task,
+};
+use gantry_model::{time, Scope};
+use gantry_store::{Store, Txn};
+
+use super::api::start_deployment;
+use super::record::{service_deployment_status, DeploymentRecord, ServiceRecord};
+use super::rollout::{self, RolloutInput, ServiceTask, TaskState};
+use crate::error::Result;
+use crate::records::TaskRecord;
+use crate::repo::{encode, Versioned};
+use crate::tasks::request_stop;
+use crate::{keys, EcsService};
+
+/// The longest the controller sleeps without a wake-up.
+pub const RESYNC: Duration = Duration::from_secs(1);
+
+/// The stop reason of a task the scheduler replaces because its health checks failed.
+const UNHEALTHY_REASON: &str = "Task failed container health checks.";
+
+/// How a task of the service counts for its rollout: healthy once RUNNING with its container health checks
+/// passing (or none defined).
+fn task_state(t: &TaskRecord) -> TaskState {
+    let task = &t.task;
+    if task.desired_status == status::STOPPED {
+        return TaskState::Stopping;
+    }
+    if task.last_status != status::RUNNING {
+        return TaskState::Starting;
+    }
+    let has_checks = t.containers.iter().any(|c| c.health_check.is_some());
+    TaskState::Running {
+        healthy: !has_checks || task.health_status.as_deref() == Some("HEALTHY"),
+    }
+}
+
+/// Whether a stopped task failed (the circuit breaker counts these), rather than being stopped by the scheduler
+/// or a user.
+fn failed(task: &Task) -> bool {
+    task.last_status == status::STOPPED
+        && (matches!(
+            task.stop_code.as_deref(),
+            Some(stop_code::TASK_FAILED_TO_START) | Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
+        ) || task.stopped_reason.as_deref() == Some(UNHEALTHY_REASON))
+}
+
+impl<S: Store> EcsService<S> {
+    /// Runs the controller until the process ends.
+    pub fn spawn_service_controller(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let _ = tokio::time::timeout(RESYNC, self.services_changed.notified()).await;
+                for (region, cluster, name) in self.all_services() {
+                    if let Err(e) = self.reconcile_service(&region, &cluster, &name).await {
+                        tracing::warn!(service = %name, error = %e, "service reconcile failed");
+                    }
+                }
+            }
+        })
+    }
+
+    /// (region, cluster, name) of every service that is not INACTIVE.
+    fn all_services(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for region in self.regions() {
+            let prefix = format!("/ecs/{region}/services/");
+            for kv in self.repo.store.range(&prefix) {
+                let Some((cluster, name)) = kv.key[prefix.len()..].split_once('/') else {
+                    continue;
+                };
+                let live = serde_json::from_slice::<ServiceRecord>(&kv.value)
+                    .is_ok_and(|r| r.service.status != service_status::INACTIVE);
+                if live {
+                    out.push((region.clone(), cluster.to_string(), name.to_string()));
+                }
+            }
+        }
+        out
+    }
+
+    /// One pass over one service.
+    pub(crate) async fn reconcile_service(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+    ) -> Result<()> {
+        let Some(current) = self
+            .repo
+            .get::<ServiceRecord>(&keys::service(region, cluster, name))
+        else {
+            return Ok(());
+        };
+        let mut record = current.value.clone();
+        let scope = Scope::new(region, account_of(&record.service.service_arn));
+        let now = time::now();
+        let group = format!("service:{name}");
+        let all_tasks: Vec<Versioned<TaskRecord>> = self
+            .cluster_tasks(region, cluster)
+            .into_iter()
+            .filter(|t| t.value.task.group.as_deref() == Some(group.as_str()))
+            .collect();
+        let deployment_ids: Vec<String> = record.deployments.iter().map(|d| d.id.clone()).collect();
+        let ours = |t: &TaskRecord| {
+            t.task
+                .started_by
+                .as_ref()
+                .is_some_and(|by| deployment_ids.contains(by))
+        };
+
+        // Failures per deployment, from the stopped tasks still kept.
+        let mut failures: HashMap<String, i64> = HashMap::new();
+        for t in all_tasks
+            .iter()
+            .filter(|t| ours(&t.value) && failed(&t.value.task))
+        {
+            *failures
+                .entry(t.value.task.started_by.clone().unwrap_or_default())
+                .or_default() += 1;
+        }
+        for d in record.deployments.iter_mut() {
+            d.failed_tasks = d
+                .failed_tasks
+                .max(failures.get(&d.id).copied().unwrap_or(0));
+        }
+
+        let grace = record
+            .service
+            .health_check_grace_period_seconds
+            .unwrap_or(0) as f64;
+        let draining: Vec<String> = self
+            .cluster_instances(region, cluster)
+            .into_iter()
+            .filter(|i| i.value.status == "DRAINING")
+            .map(|i| i.value.container_instance_arn)
+            .collect();
+        let mut lost: Vec<&Versioned<TaskRecord>> = Vec::new();
+        let mut unhealthy: Vec<String> = Vec::new();
+        let mut live: Vec<ServiceTask> = Vec::new();
+        for t in all_tasks
+            .iter()
+            .filter(|t| ours(&t.value) && !t.value.task.is_stopped())
+        {
+            let instance = t
+                .value
+                .task
+                .container_instance_arn
+                .clone()
+                .unwrap_or_default();
+            if !self.is_connected(&instance) && t.value.task.desired_status == status::RUNNING {
+                lost.push(t);
+                continue;
+            }
+            // Unhealthy after its grace period: replaced, and counted as a failure.
+            let started = t.value.task.started_at.unwrap_or(now);
+            if t.value.task.health_status.as_deref() == Some("UNHEALTHY")
+                && t.value.task.desired_status == status::RUNNING
+                && now - started >= grace
+            {
+                unhealthy.push(t.value.task.id().to_string());
+                continue;
+            }
+            let mut task = ServiceTask {
+                id: t.value.task.id().to_string(),
+                deployment: t.value.task.started_by.clone().unwrap_or_default(),
+                state: task_state(&t.value),
+            };
+            // Tasks on a draining instance are replaced like those of an older deployment.
+            if draining.contains(&instance) && task.state != TaskState::Stopping {
+                task.deployment = "draining".into();
+            }
+            live.push(task);
+        }
+
+        let daemon = record.service.scheduling_strategy.as_deref() == Some("DAEMON");
+        let (min, max) = record
+            .service
+            .deployment_configuration
+            .as_ref()
+            .map(|c| {
+                (
+                    c.minimum_healthy_percent.unwrap_or(100),
+                    c.maximum_percent.unwrap_or(200),
+                )
+            })
+            .unwrap_or((100, 200));
+        let primary = record.primary().cloned();
+        let primary_id = primary.as_ref().map(|p| p.id.clone()).unwrap_or_default();
+        let desired = if daemon {
+            self.daemon_desired_count(region, cluster)
+        } else {
+            record.service.desired_count.max(0) as u32
+        };
+        let input = RolloutInput {
+            desired_count: desired,
+            minimum_healthy_percent: min.clamp(0, 100) as u32,
+            maximum_percent: max.max(0) as u32,
+            primary: &primary_id,
+            tasks: &live,
+        };
+        let mut plan = rollout::plan(&input);
+        let complete = rollout::is_complete(&input);
+        let primary_failed = primary
+            .as_ref()
+            .is_some_and(|p| p.rollout_state == rollout_state::FAILED);
+        if primary_failed {
+            plan.start = 0;
+        }
+
+        // Stop: the plan's tasks and the lost ones, in one transaction guarded on each task.
+        let mut txn = Txn::new();
+        let mut stopped_ids = Vec::new();
+        for t in all_tasks.iter() {
+            let id = t.value.task.id();
+            let is_lost = lost.iter().any(|l| l.value.task.id() == id);
+            let is_unhealthy = unhealthy.iter().any(|u| u == id);
+            if !(plan.stop.iter().any(|s| s == id) || is_lost || is_unhealthy) {
+                continue;
+            }
+            let mut stopped = t.value.clone();
+            let reason = if is_lost {
+                "Task stopped because its container instance lost its connection.".to_string()
+            } else if is_unhealthy {
+                UNHEALTHY_REASON.to_string()
+            } else {
+                format!("Scaling activity initiated by (deployment {})", primary_id)
+            };
+            request_stop(
+                &mut stopped,
+                stop_code::SERVICE_SCHEDULER_INITIATED,
+                &reason,
+            );
+            txn = txn
+                .compare(t.unchanged())
+                .put(t.kv.key.clone(), encode(&stopped));
+            stopped_ids.push(id.to_string());
+        }
+        if !stopped_ids.is_empty() && !self.repo.commit(txn).await? {
+            return Ok(()); // a task changed meanwhile: the next pass decides again
+        }
+
+        // Start the primary's missing tasks (after a failure, not before the back-off allows).
+        let mut started_ids = Vec::new();
+        let mut placement_failure = None;
+        let failed_total: i64 = record.deployments.iter().map(|d| d.failed_tasks).sum();
+        if plan.start > 0
+            && self
+                .launch_backoff
+                .allows(&record.service.service_arn, failed_total, complete, now)
+        {
+            if let Some(p) = &primary {
+                let (created, failures) = self
+                    .start_service_tasks(&scope, cluster, &record, p, plan.start as usize)
+                    .await?;
+                started_ids = created.iter().map(|t| t.task.id().to_string()).collect();
+                placement_failure = failures.first().and_then(|f| f.reason.clone());
+            }
+        }
+
+        // The service's new state: events, rollout states, deployments that are done.
+        let short = |ids: &[String]| {
+            ids.iter()
+                .map(|i| format!("(task {i})"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let before = record.clone();
+        if !started_ids.is_empty() {
+            record.add_event(
+                format!(
+                    "(service {name}) has started {} tasks: {}.",
+                    started_ids.len(),
+                    short(&started_ids)
+                ),
+                now,
+            );
+        }
+        if !stopped_ids.is_empty() {
+            record.add_event(
+                format!(
+                    "(service {name}) has stopped {} running tasks: {}.",
+                    stopped_ids.len(),
+                    short(&stopped_ids)
+                ),
+                now,
+            );
+        }
+        if let Some(reason) = placement_failure {
+            let message = format!(
+                "(service {name}) was unable to place a task because no container instance met all of its requirements. Reason: {reason}."
+            );
+            // Said once, not every second.
+            if record.service.events.first().map(|e| e.message.as_str()) != Some(message.as_str()) {
+                record.add_event(message, now);
+            }
+        }
+        if plan.blocked {
+            let message = format!("(service {name}) was unable to stop or start tasks during a deployment because of the service deployment configuration. Update the minimumHealthyPercent or maximumPercent value and try again.");
+            if record.service.events.first().map(|e| e.message.as_str()) != Some(message.as_str()) {
+                record.add_event(message, now);
+            }
+        }
+        self.advance_deployments(&mut record, &live, complete, desired, now);
+        if record.service.status == service_status::DRAINING
+            && live.is_empty()
+            && all_tasks.iter().all(|t| t.value.task.is_stopped())
+        {
+            record.service.status = service_status::INACTIVE.into();
+        }
+        if record != before {
+            let txn = Txn::new()
+                .compare(current.unchanged())
+                .put(current.kv.key.clone(), encode(&record));
+            self.repo.commit(txn).await?;
+        }
+        Ok(())
+    }
+
+    /// Rollout states: the primary completes, fails (circuit breaker, maybe rolling back), older deployments
+    /// without tasks end.
+    fn advance_deployments(
+        &self,
+        record: &mut ServiceRecord,
+        live: &[ServiceTask],
+        complete: bool,
+        desired: u32,
+        now: f64,
+    ) {
+        let name = record.service.service_name.clone();
+        let threshold = rollout::failure_threshold(desired) as i64;
+        let mut events = Vec::new();
+        let mut rollback_to: Option<(String, String)> = None;
+        if let Some(p) = record.primary_mut() {
+            if p.service_deployment_status == service_deployment_status::PENDING {
+                p.service_deployment_status = service_deployment_status::IN_PROGRESS.into();
+                p.updated_at = now;
+            }
+            if p.rollout_state == rollout_state::IN_PROGRESS {
+                let breaker = p
+                    .deployment_configuration
+                    .deployment_circuit_breaker
+                    .clone()
+                    .filter(|b| b.enable);
+                if complete {
+                    p.rollout_state = rollout_state::COMPLETED.into();
+                    p.rollout_state_reason = Some(format!("ECS deployment {} completed.", p.id));
+                    p.service_deployment_status = service_deployment_status::SUCCESSFUL.into();
+                    p.finished_at = Some(now);
+                    p.updated_at = now;
+                    events.push(format!(
+                        "(service {name}) (deployment {}) deployment completed.",
+                        p.id
+                    ));
+                } else if let Some(b) = breaker.filter(|_| p.failed_tasks >= threshold) {
+                    p.rollout_state = rollout_state::FAILED.into();
+                    p.rollout_state_reason =
+                        Some("ECS deployment circuit breaker: tasks failed to start.".to_string());
+                    p.updated_at = now;
+                    events.push(format!(
+                        "(service {name}) (deployment {}) deployment failed: tasks failed to start.",
+                        p.id
+                    ));
+                    if b.rollback {
+                        p.service_deployment_status =
+                            service_deployment_status::ROLLBACK_IN_PROGRESS.into();
+                        rollback_to = Some((p.id.clone(), String::new()));
+                    } else {
+                        p.service_deployment_status = service_deployment_status::STOPPED.into();
+                        p.status_reason = p.rollout_state_reason.clone();
+                        p.stopped_at = Some(now);
+                        p.finished_at = Some(now);
+                    }
+                }
+            }
+        }
+        if let Some((failed_id, _)) = rollback_to {
+            let target = record
+                .deployments
+                .iter()
+                .rev()
+                .find(|d| d.id != failed_id && d.rollout_state == rollout_state::COMPLETED)
+                .map(|d| d.task_definition.clone());
+            match target {
+                Some(td) => {
+                    record.service.task_definition = Some(td.clone());
+                    start_deployment(record, now, Some(failed_id.clone()));
+                    if let Some(p) = record.primary_mut() {
+                        p.rollout_state_reason =
+                            Some(format!("Rolling back to {td} after {failed_id} failed."));
+                    }
+                    events.push(format!(
+                        "(service {name}) rolling back to deployment with task definition {td}."
+                    ));
+                }
+                None => {
+                    // Nothing to return to: the failed deployment stays and starts nothing more.
+                    if let Some(p) = record.primary_mut() {
+                        p.service_deployment_status = service_deployment_status::STOPPED.into();
+                        p.status_reason = Some("No completed deployment to roll back to.".into());
+                        p.finished_at = Some(now);
+                    }
+                }
+            }
+        }
+        // A rollback that completed settles the deployment it undid.
+        let completed_rollbacks: Vec<String> = record
+            .deployments
+            .iter()
+            .filter(|d| d.rollout_state == rollout_state::COMPLETED)
+            .filter_map(|d| d.rollback_of.clone())
+            .collect();
+        for d in record.deployments.iter_mut() {
+            if completed_rollbacks.contains(&d.id)
+                && d.service_deployment_status == service_deployment_status::ROLLBACK_IN_PROGRESS
+            {
+                d.service_deployment_status = service_deployment_status::ROLLBACK_SUCCESSFUL.into();
+                d.finished_at = Some(now);
+            }
+        }
+        // Older deployments end once their last task is gone.
+        for d in record.deployments.iter_mut() {
+            if d.status == deployment_status::ACTIVE && !live.iter().any(|t| t.deployment == d.id) {
+                end_deployment(d, now);
+            }
+        }
+        let steady = complete && record.deployments.iter().filter(|d| d.is_live()).count() == 1;
+        let was_steady = record
+            .service
+            .events
+            .first()
+            .is_some_and(|e| e.message.ends_with("has reached a steady state."));
+        for e in events {
+            record.add_event(e, now);
+        }
+        if steady && !was_steady {
+            record.add_event(format!("(service {name}) has reached a steady state."), now);
+        }
+    }
+
+    /// The number of instances a DAEMON service should run on: every ACTIVE, connected instance of the cluster.
+    fn daemon_desired_count(&self, region: &str, cluster: &str) -> u32 {
+        self.cluster_instances(region, cluster)
+            .into_iter()
+            .filter(|i| {
+                i.value.status == "ACTIVE" && self.is_connected(&i.value.container_instance_arn)
+            })
+            .count() as u32
+    }
+}
+
+fn end_deployment(d: &mut DeploymentRecord, now: f64) {
+    d.status = deployment_status::INACTIVE.into();
+    d.updated_at = now;
+    if d.service_deployment_status == service_deployment_status::IN_PROGRESS
+        || d.service_deployment_status == service_deployment_status::PENDING
+    {
+        d.service_deployment_status = service_deployment_status::STOPPED.into();
+        d.stopped_at = Some(now);
+    }
+    d.finished_at.get_or_insert(now);
+}
+
+/// The account id in an ARN (`arn:aws:ecs:{region}:{account}:...`).
+fn account_of(arn: &str) -> String {
+    arn.split(':').nth(4).unwrap_or("000000000000").to_string()
+}
