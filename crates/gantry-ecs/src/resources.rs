@@ -57,6 +57,7 @@ pub fn candidate<'a>(
         cpu_remaining: registered_integer(ci, "CPU") - cpu,
         memory_remaining: registered_integer(ci, "MEMORY") - memory,
         ports_used,
+        ..Default::default()
     }
 }
 

@@ -1,7 +1,7 @@
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use crate::PortSet;
+use crate::{InstanceFacts, PortSet, DYNAMIC_PORT_RANGE};
 
 /// What one task needs. Fixed host ports are `(port, udp)`; dynamic ones only count.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -11,31 +11,47 @@ pub struct Demand {
     pub fixed_ports: Vec<(u16, bool)>,
     /// One entry per dynamic port needed: `true` for udp.
     pub dynamic_ports: Vec<bool>,
+    /// Attributes the instance must have (`requiresAttributes` of the task definition): name, and the value when
+    /// one is required.
+    pub required_attributes: Vec<(String, Option<String>)>,
 }
 
-/// An instance that may take the task, with what it has left.
+/// An instance that may take the task, with what it has left and what the query language can ask about it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Candidate {
     pub id: String,
     pub cpu_remaining: i64,
     pub memory_remaining: i64,
     pub ports_used: PortSet,
+    pub facts: InstanceFacts,
 }
 
-/// Why no instance could take a task, as ECS reports it in `failures[].reason`.
+/// Why no instance could take a task. Ordered by how far an instance got through the checks (agent, attributes,
+/// cpu, memory, ports, then constraints), so that the greatest is the closest match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PlacementFailure {
+    Agent,
+    Attribute,
     Cpu,
     Memory,
     Ports,
+    MemberOf,
+    DistinctInstance,
 }
 
 impl PlacementFailure {
+    /// The `failures[].reason` ECS returns.
     pub fn reason(&self) -> &'static str {
         match self {
+            PlacementFailure::Agent => "AGENT",
+            PlacementFailure::Attribute => "ATTRIBUTE",
             PlacementFailure::Cpu => "RESOURCE:CPU",
             PlacementFailure::Memory => "RESOURCE:MEMORY",
             PlacementFailure::Ports => "RESOURCE:PORTS",
+            PlacementFailure::MemberOf => "MemberOf placement constraint unsatisfied.",
+            PlacementFailure::DistinctInstance => {
+                "DistinctInstance placement constraint unsatisfied."
+            }
         }
     }
 }
@@ -47,31 +63,74 @@ pub struct Placement {
     pub dynamic_ports: Vec<u16>,
 }
 
-fn check(c: &Candidate, d: &Demand, rng: &mut impl Rng) -> Result<Vec<u16>, PlacementFailure> {
+/// Whether the instance can take the task, constraints aside. Copies nothing: O(fixed ports x log ports used +
+/// used ports in the dynamic range).
+pub(crate) fn fits(c: &Candidate, d: &Demand) -> Result<(), PlacementFailure> {
+    if !c.facts.agent_connected {
+        return Err(PlacementFailure::Agent);
+    }
+    let attributes_ok = d.required_attributes.iter().all(|(name, value)| {
+        match (c.facts.attributes.get(name), value) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(have), Some(want)) => have.as_deref() == Some(want.as_str()),
+        }
+    });
+    if !attributes_ok {
+        return Err(PlacementFailure::Attribute);
+    }
     if d.cpu > c.cpu_remaining {
         return Err(PlacementFailure::Cpu);
     }
     if d.memory > c.memory_remaining {
         return Err(PlacementFailure::Memory);
     }
-    let mut used = c.ports_used.clone();
-    for &(port, udp) in &d.fixed_ports {
-        if !used.insert(port, udp) {
+    for (n, &(port, udp)) in d.fixed_ports.iter().enumerate() {
+        if c.ports_used.set(udp).contains(&port) || d.fixed_ports[..n].contains(&(port, udp)) {
             return Err(PlacementFailure::Ports);
         }
     }
+    for udp in [false, true] {
+        let wanted = d.dynamic_ports.iter().filter(|u| **u == udp).count();
+        if wanted == 0 {
+            continue;
+        }
+        let taken_by_fixed = d
+            .fixed_ports
+            .iter()
+            .filter(|(p, u)| *u == udp && DYNAMIC_PORT_RANGE.contains(p))
+            .count();
+        let span = (DYNAMIC_PORT_RANGE.end() - DYNAMIC_PORT_RANGE.start()) as usize + 1;
+        let used = c.ports_used.set(udp).range(DYNAMIC_PORT_RANGE).count();
+        if span.saturating_sub(used + taken_by_fixed) < wanted {
+            return Err(PlacementFailure::Ports);
+        }
+    }
+    Ok(())
+}
+
+/// Takes what the task needs from an instance that `fits` it, choosing its dynamic ports.
+pub(crate) fn take(c: &mut Candidate, d: &Demand, rng: &mut impl Rng) -> Vec<u16> {
+    c.cpu_remaining -= d.cpu;
+    c.memory_remaining -= d.memory;
+    for &(port, udp) in &d.fixed_ports {
+        c.ports_used.insert(port, udp);
+    }
     let mut chosen = Vec::with_capacity(d.dynamic_ports.len());
     for &udp in &d.dynamic_ports {
-        let port = used.pick_dynamic(udp, rng).ok_or(PlacementFailure::Ports)?;
-        used.insert(port, udp);
-        chosen.push(port);
+        // `fits` counted enough free ports; should it not have, the task gets fewer rather than a panic.
+        if let Some(port) = c.ports_used.pick_dynamic(udp, rng) {
+            c.ports_used.insert(port, udp);
+            chosen.push(port);
+        }
     }
-    Ok(chosen)
+    chosen
 }
 
 /// Places one task on a random instance among those that fit. When none fits, the failure is the one of the
 /// instance that came closest (passed the most checks), which is the most useful thing to tell the user.
 /// The failure is returned with the index of that closest candidate (`None` when there were no candidates).
+/// Constraints and strategies are not applied: see [`crate::plan`].
 pub fn place(
     candidates: &[Candidate],
     demand: &Demand,
@@ -81,12 +140,18 @@ pub fn place(
     order.shuffle(rng);
     let mut closest: Option<(usize, PlacementFailure)> = None;
     for i in order {
-        match check(&candidates[i], demand, rng) {
-            Ok(dynamic_ports) => {
+        match fits(&candidates[i], demand) {
+            Ok(()) => {
+                // Only the chosen instance's ports are copied, to pick the dynamic ones.
+                let mut chosen = Candidate {
+                    ports_used: candidates[i].ports_used.clone(),
+                    ..Default::default()
+                };
+                let dynamic_ports = take(&mut chosen, demand, rng);
                 return Ok(Placement {
                     candidate: i,
                     dynamic_ports,
-                })
+                });
             }
             Err(f) if closest.is_none_or(|(_, c)| f > c) => closest = Some((i, f)),
             Err(_) => {}
@@ -115,6 +180,7 @@ mod tests {
             cpu_remaining: cpu,
             memory_remaining: mem,
             ports_used,
+            ..Default::default()
         }
     }
 
@@ -193,6 +259,73 @@ mod tests {
         assert_eq!(
             place(&cs, &d, &mut rng),
             Err((Some(0), PlacementFailure::Ports))
+        );
+    }
+
+    #[test]
+    fn agent_and_attributes_are_checked_first() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut c = cand("a", 1, 1, &[]);
+        c.facts.agent_connected = false;
+        let d = Demand {
+            cpu: 100,
+            ..Default::default()
+        };
+        assert_eq!(fits(&c, &d), Err(PlacementFailure::Agent));
+        c.facts.agent_connected = true;
+        let mut d = Demand {
+            required_attributes: vec![("ecs.capability.task-eni".into(), None)],
+            ..Default::default()
+        };
+        assert_eq!(fits(&c, &d), Err(PlacementFailure::Attribute));
+        c.facts
+            .attributes
+            .insert("ecs.capability.task-eni".into(), None);
+        assert_eq!(fits(&c, &d), Ok(()));
+        d.required_attributes = vec![("ecs.os-type".into(), Some("linux".into()))];
+        c.facts
+            .attributes
+            .insert("ecs.os-type".into(), Some("windows".into()));
+        assert_eq!(fits(&c, &d), Err(PlacementFailure::Attribute));
+        c.facts
+            .attributes
+            .insert("ecs.os-type".into(), Some("linux".into()));
+        assert!(place(&[c], &d, &mut rng).is_ok());
+    }
+
+    #[test]
+    fn duplicate_fixed_ports_in_one_task_do_not_fit() {
+        let c = cand("a", 1, 1, &[]);
+        let d = Demand {
+            fixed_ports: vec![(80, false), (80, false)],
+            ..Default::default()
+        };
+        assert_eq!(fits(&c, &d), Err(PlacementFailure::Ports));
+    }
+
+    #[test]
+    fn reasons_are_the_ecs_strings() {
+        let all = [
+            PlacementFailure::Agent,
+            PlacementFailure::Attribute,
+            PlacementFailure::Cpu,
+            PlacementFailure::Memory,
+            PlacementFailure::Ports,
+            PlacementFailure::MemberOf,
+            PlacementFailure::DistinctInstance,
+        ];
+        let reasons: Vec<&str> = all.iter().map(|f| f.reason()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "AGENT",
+                "ATTRIBUTE",
+                "RESOURCE:CPU",
+                "RESOURCE:MEMORY",
+                "RESOURCE:PORTS",
+                "MemberOf placement constraint unsatisfied.",
+                "DistinctInstance placement constraint unsatisfied."
+            ]
         );
     }
 }
