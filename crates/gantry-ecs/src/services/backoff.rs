@@ -68,7 +68,8 @@ mod tests {
         let b = LaunchBackoff::default();
         assert!(b.allows("s", 0, false, 0.0));
         assert!(!b.allows("s", 1, false, 0.5));
-        assert!(b.allows("s", 1, false, 1.0));
+        assert!(!b.allows("s", 1, false, 1.0));
+        assert!(b.allows("s", 1, false, 1.5));
         assert!(!b.allows("s", 2, false, 2.0));
         assert!(!b.allows("s", 2, false, 3.9));
         assert!(b.allows("s", 2, false, 4.0));
