@@ -123,6 +123,15 @@ struct DescribeServiceDeploymentsInput {
     service_deployment_arns: Option<Vec<String>>,
 }
 
+/// Running and pending task counts per deployment id.
+pub(crate) struct DeploymentCounts(HashMap<String, TaskCounts>);
+
+impl DeploymentCounts {
+    pub(crate) fn of(&self, deployment_id: &str) -> TaskCounts {
+        self.0.get(deployment_id).copied().unwrap_or_default()
+    }
+}
+
 /// The service name from a name or a service ARN (`service/{cluster}/{name}` or the old `service/{name}`).
 pub(crate) fn service_name_of(reference: &str) -> Result<String> {
     let name = if reference.starts_with("arn:") {
@@ -159,11 +168,7 @@ impl<S: Store> EcsService<S> {
     }
 
     /// Running and pending counts per deployment id of the cluster's service tasks.
-    pub(crate) fn deployment_counts(
-        &self,
-        region: &str,
-        cluster: &str,
-    ) -> HashMap<String, TaskCounts> {
+    pub(crate) fn deployment_counts(&self, region: &str, cluster: &str) -> DeploymentCounts {
         let mut counts: HashMap<String, TaskCounts> = HashMap::new();
         for t in self.cluster_tasks(region, cluster) {
             let task = &t.value.task;
@@ -182,7 +187,14 @@ impl<S: Store> EcsService<S> {
                 _ => {}
             }
         }
-        counts
+        DeploymentCounts(counts)
+    }
+
+    /// `{"service": ...}` with the service's current task counts, as Create/Update/DeleteService answer.
+    fn service_response(&self, region: &str, cluster: &str, record: &ServiceRecord) -> Value {
+        let counts = self.deployment_counts(region, cluster);
+        let service = record.to_wire(|id| counts.of(id));
+        json!({ "service": gantry_model::json::to_value(&service) })
     }
 
     pub(crate) async fn create_service(&self, scope: &Scope, body: &[u8]) -> Result<Value> {
@@ -263,11 +275,7 @@ impl<S: Store> EcsService<S> {
                 let same_token =
                     input.client_token.is_some() && e.value.client_token == input.client_token;
                 if same_token {
-                    let counts = self.deployment_counts(&scope.region, &cluster);
-                    let service = e
-                        .value
-                        .to_wire(|id| counts.get(id).copied().unwrap_or_default());
-                    return Ok(json!({ "service": gantry_model::json::to_value(&service) }));
+                    return Ok(self.service_response(&scope.region, &cluster, &e.value));
                 }
                 return Err(invalid("Creation of service was not idempotent."));
             }
@@ -429,9 +437,7 @@ impl<S: Store> EcsService<S> {
                 .put(current.kv.key.clone(), encode(&record));
             if self.repo.commit(txn).await? {
                 self.wake_services();
-                let counts = self.deployment_counts(&scope.region, &cluster);
-                let service = record.to_wire(|id| counts.get(id).copied().unwrap_or_default());
-                return Ok(json!({ "service": gantry_model::json::to_value(&service) }));
+                return Ok(self.service_response(&scope.region, &cluster, &record));
             }
         }
     }
@@ -460,9 +466,7 @@ impl<S: Store> EcsService<S> {
                 .put(current.kv.key.clone(), encode(&record));
             if self.repo.commit(txn).await? {
                 self.wake_services();
-                let counts = self.deployment_counts(&scope.region, &cluster);
-                let service = record.to_wire(|id| counts.get(id).copied().unwrap_or_default());
-                return Ok(json!({ "service": gantry_model::json::to_value(&service) }));
+                return Ok(self.service_response(&scope.region, &cluster, &record));
             }
         }
     }
@@ -484,9 +488,7 @@ impl<S: Store> EcsService<S> {
                 .and_then(|n| self.find_service(scope, &cluster, &n));
             match found {
                 Some(s) => {
-                    let mut service = s
-                        .value
-                        .to_wire(|id| counts.get(id).copied().unwrap_or_default());
+                    let mut service = s.value.to_wire(|id| counts.of(id));
                     if !with_tags {
                         service.tags.clear();
                     }
@@ -579,6 +581,7 @@ impl<S: Store> EcsService<S> {
             ));
         }
         let (mut found, mut failures) = (Vec::new(), Vec::new());
+        let mut counts_by_cluster: HashMap<String, DeploymentCounts> = HashMap::new();
         for arn in &arns {
             // arn:...:service-deployment/{cluster}/{service}/{digits}
             let parsed = gantry_model::Arn::parse(arn).and_then(|a| {
@@ -590,10 +593,10 @@ impl<S: Store> EcsService<S> {
             let hit = parsed.and_then(|(cluster, service, id)| {
                 let record = self.find_service(scope, &cluster, &service)?.value;
                 let d = record.deployments.iter().find(|d| d.id == id)?.clone();
-                let counts = self.deployment_counts(&scope.region, &cluster);
-                Some(
-                    record.service_deployment(&d, |id| counts.get(id).copied().unwrap_or_default()),
-                )
+                let counts = counts_by_cluster
+                    .entry(cluster.clone())
+                    .or_insert_with(|| self.deployment_counts(&scope.region, &cluster));
+                Some(record.service_deployment(&d, |id| counts.of(id)))
             });
             match hit {
                 Some(d) => found.push(gantry_model::json::to_value(&d)),

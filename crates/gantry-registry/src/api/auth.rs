@@ -68,13 +68,12 @@ pub(crate) fn authorize<S: Store>(reg: &Registry<S>, headers: &HeaderMap) -> Res
     Ok(())
 }
 
-/// Adds the challenge to a 401, pointing at the token endpoint of the host the client used.
-pub(crate) fn add_challenge(res: &mut Response, request_headers: &HeaderMap) {
+/// Adds the challenge to a 401, pointing at the token endpoint of the host the client used (its `Host` header).
+pub(crate) fn add_challenge(res: &mut Response, host: Option<&HeaderValue>) {
     if res.status() != StatusCode::UNAUTHORIZED {
         return;
     }
-    let host = request_headers
-        .get(header::HOST)
+    let host = host
         .and_then(|h| h.to_str().ok())
         .filter(|h| {
             h.bytes()
@@ -97,7 +96,7 @@ pub(crate) async fn token<S: Store>(State(reg): State<Arc<Registry<S>>>, req: Re
         Err(TokenError::Missing) if !reg.auth_required() => now() + crate::ecr::TOKEN_LIFETIME_SECS,
         Err(e) => {
             let mut res = RegistryError::Unauthorized(e).into_response();
-            add_challenge(&mut res, headers);
+            add_challenge(&mut res, headers.get(header::HOST));
             return res;
         }
     };

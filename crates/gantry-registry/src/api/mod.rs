@@ -105,15 +105,17 @@ async fn base<S: Store>(State(reg): State<Arc<Registry<S>>>, headers: HeaderMap)
             .into_response(),
         Err(e) => e.into_response(),
     };
-    auth::add_challenge(&mut res, &headers);
+    auth::add_challenge(&mut res, headers.get(header::HOST));
     res.headers_mut()
         .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
     res
 }
 
 async fn dispatch<S: Store>(State(reg): State<Arc<Registry<S>>>, req: Request) -> Response {
-    let request_headers = req.headers().clone();
-    let outcome = match auth::authorize(&reg, &request_headers) {
+    // Kept from the request before it is consumed: what the answer may need.
+    let host = req.headers().get(header::HOST).cloned();
+    let has_body = has_body(req.headers());
+    let outcome = match auth::authorize(&reg, req.headers()) {
         Ok(()) => handle(&reg, req).await,
         Err(e) => Err(e),
     };
@@ -123,14 +125,14 @@ async fn dispatch<S: Store>(State(reg): State<Arc<Registry<S>>>, req: Request) -
             let mut res = e.into_response();
             // An error may come before the request body was read: the connection cannot carry another request
             // then, and saying so lets the client open a new one instead of meeting a reset.
-            if has_body(&request_headers) {
+            if has_body {
                 res.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             res
         }
     };
-    auth::add_challenge(&mut res, &request_headers);
+    auth::add_challenge(&mut res, host.as_ref());
     res.headers_mut()
         .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
     res
