@@ -129,6 +129,29 @@ pub(crate) fn merge_report(record: &mut TaskRecord, change: &TaskStateChange, no
     true
 }
 
+/// What ECS sets on every instance; the agent's own attributes (from its configuration) override them, so that
+/// several agents on one host can model several availability zones and instance types.
+fn built_in_attributes(region: &str) -> Vec<Attribute> {
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        other => other,
+    };
+    [
+        ("ecs.os-type", "linux".to_string()),
+        ("ecs.os-family", "LINUX".to_string()),
+        ("ecs.cpu-architecture", arch.to_string()),
+        ("ecs.availability-zone", format!("{region}a")),
+        ("ecs.instance-type", "gantry.host".to_string()),
+    ]
+    .into_iter()
+    .map(|(name, value)| Attribute {
+        name: name.into(),
+        value: Some(value),
+        ..Default::default()
+    })
+    .collect()
+}
+
 impl<S: Store> EcsService<S> {
     /// Registers an agent's host as a container instance (or takes back the one it had).
     pub async fn agent_register(
@@ -163,21 +186,20 @@ impl<S: Store> EcsService<S> {
                 _ => known_id,
             };
             let previous = stored.filter(|ci| ci.value.status != "INACTIVE");
-            let mut attributes: Vec<Attribute> = vec![
-                Attribute {
-                    name: "ecs.os-type".into(),
-                    value: Some("linux".into()),
-                    ..Default::default()
-                },
-                Attribute {
-                    name: "ecs.cpu-architecture".into(),
-                    value: Some(std::env::consts::ARCH.into()),
-                    ..Default::default()
-                },
-            ];
+            let mut attributes = built_in_attributes(&scope.region);
             for a in req.attributes.iter().cloned() {
                 attributes.retain(|e| e.name != a.name);
                 attributes.push(a);
+            }
+            // Custom attributes put through the API outlive the agent's restarts.
+            if let Some(p) = &previous {
+                for a in &p.value.attributes {
+                    if !crate::attributes::is_built_in(&a.name)
+                        && !attributes.iter().any(|e| e.name == a.name)
+                    {
+                        attributes.push(a.clone());
+                    }
+                }
             }
             let (ci, guard) = match previous {
                 Some(p) => {
@@ -232,6 +254,7 @@ impl<S: Store> EcsService<S> {
         Ok(RegisterResponse {
             container_instance_arn: ci.container_instance_arn,
             cluster_arn: cluster_record.cluster_arn,
+            token: None,
         })
     }
 

@@ -8,10 +8,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::clusters::WithoutNulls;
-use crate::error::{invalid, EcsError, Result};
+use crate::error::{invalid, Result};
 use crate::records::TaskRecord;
 use crate::repo::{encode, Versioned};
-use crate::{keys, refs, resources, EcsService};
+use crate::{keys, placement, refs, resources, EcsService};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
@@ -93,11 +93,13 @@ impl<S: Store> EcsService<S> {
         let input: InstancesInput = parse_input(body)?;
         let cluster = refs::cluster_name(input.cluster.as_deref())?;
         self.find_cluster(scope, &cluster)?;
-        if input.filter.as_ref().is_some_and(|f| !f.trim().is_empty()) {
-            return Err(EcsError::Unsupported(
-                "the filter parameter (cluster query language)".into(),
-            ));
-        }
+        let filter = match input.filter.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(f) => Some(
+                gantry_scheduler::query::parse(f)
+                    .map_err(|e| invalid(format!("Invalid filter: {e}")))?,
+            ),
+        };
         let wanted: Vec<&str> = match input.status.as_deref() {
             None => vec!["ACTIVE", "DRAINING"],
             Some(
@@ -109,12 +111,28 @@ impl<S: Store> EcsService<S> {
             ) => vec![s],
             Some(other) => return Err(invalid(format!("Invalid status: {other}"))),
         };
-        let arns: Vec<String> = self
+        let instances: Vec<ContainerInstance> = self
             .cluster_instances(&scope.region, &cluster)
             .into_iter()
-            .filter(|i| wanted.contains(&i.value.status.as_str()))
-            .map(|i| i.value.container_instance_arn)
+            .map(|i| i.value)
+            .filter(|i| wanted.contains(&i.status.as_str()))
             .collect();
+        let arns: Vec<String> = match &filter {
+            None => instances
+                .into_iter()
+                .map(|i| i.container_instance_arn)
+                .collect(),
+            Some(expr) => {
+                // The filter sees what placement sees: task counts and groups included.
+                let refs: Vec<&ContainerInstance> = instances.iter().collect();
+                let tasks = self.task_records(scope, &cluster);
+                placement::candidates(&refs, &tasks, |arn| self.is_connected(arn))
+                    .into_iter()
+                    .filter(|c| expr.matches(&c.facts))
+                    .map(|c| c.id)
+                    .collect()
+            }
+        };
         let page = paginate(
             arns,
             input.next_token.as_deref(),

@@ -21,6 +21,10 @@ pub enum EcsError {
     ServiceNotFound,
     #[error("Service was not ACTIVE.")]
     ServiceNotActive,
+    #[error("{0}")]
+    TargetNotFound(String),
+    #[error("You can apply up to 10 custom attributes for each resource.")]
+    AttributeLimitExceeded,
     #[error("{0} is not supported by Gantry")]
     Unsupported(String),
     #[error(transparent)]
@@ -47,6 +51,10 @@ impl From<EcsError> for AwsError {
             EcsError::ResourceNotFound(_) => AwsError::client("ResourceNotFoundException", message),
             EcsError::ServiceNotFound => AwsError::client("ServiceNotFoundException", message),
             EcsError::ServiceNotActive => AwsError::client("ServiceNotActiveException", message),
+            EcsError::TargetNotFound(_) => AwsError::client("TargetNotFoundException", message),
+            EcsError::AttributeLimitExceeded => {
+                AwsError::client("AttributeLimitExceededException", message)
+            }
             EcsError::Unsupported(_) => AwsError::client("UnsupportedFeatureException", message),
             EcsError::Aws(a) => a,
             EcsError::Store(_) => AwsError::server("ServerException", message),

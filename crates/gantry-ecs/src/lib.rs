@@ -5,11 +5,13 @@
 //! agent protocol).
 
 mod agent_server;
+mod attributes;
 mod cleanup;
 mod clusters;
 mod container_instances;
 mod error;
 mod keys;
+mod placement;
 mod records;
 mod refs;
 mod repo;
@@ -150,6 +152,9 @@ impl<S: Store> EcsService<S> {
             "ListServices" => self.list_services(scope, body),
             "ListServiceDeployments" => self.list_service_deployments(scope, body),
             "DescribeServiceDeployments" => self.describe_service_deployments(scope, body),
+            "PutAttributes" => self.put_attributes(scope, body).await,
+            "ListAttributes" => self.list_attributes(scope, body),
+            "DeleteAttributes" => self.delete_attributes(scope, body).await,
             "TagResource" => self.tag_resource(scope, body).await,
             "UntagResource" => self.untag_resource(scope, body).await,
             "ListTagsForResource" => self.list_tags_for_resource(scope, body),

@@ -2,7 +2,7 @@
 //! running or pending, the counts of a cluster. Pure functions over records.
 
 use gantry_model::ecs::{status, ContainerInstance, Resource};
-use gantry_scheduler::{Candidate, PortSet};
+use gantry_scheduler::PortSet;
 
 use crate::records::TaskRecord;
 
@@ -20,18 +20,27 @@ fn registered_ports(ci: &ContainerInstance, name: &str) -> Vec<u16> {
         .unwrap_or_default()
 }
 
+/// The host ports the instance registered as taken, `(port, udp)`.
+pub fn reserved_ports(ci: &ContainerInstance) -> impl Iterator<Item = (u16, bool)> {
+    let tcp = registered_ports(ci, "PORTS")
+        .into_iter()
+        .map(|p| (p, false));
+    tcp.chain(
+        registered_ports(ci, "PORTS_UDP")
+            .into_iter()
+            .map(|p| (p, true)),
+    )
+}
+
 /// What the tasks on `ci` hold: cpu, memory, and host ports (registered reservations included).
 pub fn usage<'a>(
     ci: &ContainerInstance,
     tasks: impl Iterator<Item = &'a TaskRecord>,
 ) -> (i64, i64, PortSet) {
     let mut ports = PortSet::default();
-    registered_ports(ci, "PORTS").into_iter().for_each(|p| {
-        ports.insert(p, false);
-    });
-    registered_ports(ci, "PORTS_UDP").into_iter().for_each(|p| {
-        ports.insert(p, true);
-    });
+    for (port, udp) in reserved_ports(ci) {
+        ports.insert(port, udp);
+    }
     let (mut cpu, mut memory) = (0, 0);
     for t in tasks.filter(|t| {
         t.holds_resources()
@@ -44,21 +53,6 @@ pub fn usage<'a>(
         }
     }
     (cpu, memory, ports)
-}
-
-/// The placement view of an instance.
-pub fn candidate<'a>(
-    ci: &ContainerInstance,
-    tasks: impl Iterator<Item = &'a TaskRecord>,
-) -> Candidate {
-    let (cpu, memory, ports_used) = usage(ci, tasks);
-    Candidate {
-        id: ci.container_instance_arn.clone(),
-        cpu_remaining: registered_integer(ci, "CPU") - cpu,
-        memory_remaining: registered_integer(ci, "MEMORY") - memory,
-        ports_used,
-        ..Default::default()
-    }
 }
 
 fn port_strings(ports: &std::collections::BTreeSet<u16>) -> Vec<String> {

@@ -117,6 +117,7 @@ impl<S: Store> EcsService<S> {
                 "placementConstraints: only memberOf is valid in a task definition",
             ));
         }
+        crate::placement::Placement::parse(&[], &[], &input.placement_constraints)?;
         let mut td = TaskDefinition {
             family: family.clone(),
             container_definitions: input

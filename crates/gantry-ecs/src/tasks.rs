@@ -3,10 +3,10 @@
 use gantry_aws::{paginate, parse_input};
 use gantry_model::ecs::{
     status, stop_code, Container, ContainerDefinition, ContainerInstance, Failure, KeyValuePair,
-    PlacementConstraint, Tag, TaskOverride, Unsupported,
+    PlacementConstraint, PlacementStrategy, Tag, TaskOverride, Unsupported,
 };
 use gantry_model::{new_id, time, Scope};
-use gantry_scheduler::{place, Candidate, Demand};
+use gantry_scheduler::{plan, plan_daemon, Demand, PlacementRequest};
 use gantry_store::{Store, Txn};
 use rand::SeedableRng;
 use serde::Deserialize;
@@ -14,9 +14,10 @@ use serde_json::{json, Value};
 
 use crate::clusters::WithoutNulls;
 use crate::error::{invalid, reject_unsupported, EcsError, Result};
+use crate::placement::{self, Placement};
 use crate::records::{TaskDefinitionRecord, TaskRecord};
 use crate::repo::{encode, Versioned};
-use crate::{keys, refs, resources, tags, validate, EcsService};
+use crate::{keys, refs, tags, validate, EcsService};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
@@ -28,7 +29,7 @@ struct RunTaskInput {
     launch_type: Option<String>,
     overrides: Option<TaskOverride>,
     placement_constraints: Vec<PlacementConstraint>,
-    placement_strategy: Vec<Value>,
+    placement_strategy: Vec<PlacementStrategy>,
     started_by: Option<String>,
     tags: Vec<Tag>,
     task_definition: Option<String>,
@@ -177,7 +178,17 @@ fn assign_ports(containers: &mut [ContainerDefinition], network_mode: &str, dyna
 
 pub(crate) const NO_INSTANCES: &str = "No Container Instances were found in your cluster.";
 
-/// A resolved, validated request to start tasks, shared by RunTask and StartTask.
+/// Where tasks may go.
+pub(crate) enum Targets {
+    /// `count` tasks anywhere in the cluster, by the placement strategies and constraints (RunTask, services).
+    Cluster(usize),
+    /// One task on each named instance, strategies and constraints aside (StartTask).
+    Instances(Vec<String>),
+    /// One task on every instance that satisfies the constraints and has none of the group (DAEMON services).
+    Daemon,
+}
+
+/// A resolved, validated request to start tasks, shared by RunTask, StartTask and services.
 pub(crate) struct Launch {
     pub(crate) cluster: String,
     pub(crate) definition: TaskDefinitionRecord,
@@ -189,6 +200,7 @@ pub(crate) struct Launch {
     pub(crate) started_by: Option<String>,
     pub(crate) tags: Vec<Tag>,
     pub(crate) client_token: Option<String>,
+    pub(crate) placement: Placement,
 }
 
 impl<S: Store> EcsService<S> {
@@ -221,18 +233,6 @@ impl<S: Store> EcsService<S> {
         if input.enable_execute_command {
             return Err(EcsError::Unsupported("enableExecuteCommand".into()));
         }
-        if !input.placement_constraints.is_empty() {
-            return Err(EcsError::Unsupported("placementConstraints".into()));
-        }
-        if input
-            .placement_strategy
-            .iter()
-            .any(|s| s.get("type").and_then(Value::as_str) != Some("random"))
-        {
-            return Err(EcsError::Unsupported(
-                "placementStrategy other than random".into(),
-            ));
-        }
         if input.started_by.as_ref().is_some_and(|s| s.len() > 128) {
             return Err(invalid("startedBy may be at most 128 characters"));
         }
@@ -256,6 +256,11 @@ impl<S: Store> EcsService<S> {
                 td.task_definition_arn
             )));
         }
+        let placement = Placement::parse(
+            &input.placement_strategy,
+            &input.placement_constraints,
+            &td.placement_constraints,
+        )?;
         let overrides = input.overrides.unwrap_or_default();
         let containers = apply_overrides(&td.container_definitions, &overrides)?;
         let task_cpu_str = overrides.cpu.clone().or(td.cpu.clone());
@@ -298,6 +303,7 @@ impl<S: Store> EcsService<S> {
             started_by: input.started_by,
             tags,
             client_token: input.client_token,
+            placement,
             definition,
         })
     }
@@ -378,14 +384,8 @@ impl<S: Store> EcsService<S> {
     }
 
     /// Places and stores tasks, answering as RunTask does.
-    async fn launch(
-        &self,
-        scope: &Scope,
-        launch: Launch,
-        count: usize,
-        targets: Option<Vec<String>>,
-    ) -> Result<Value> {
-        let (created, failures) = self.place_tasks(scope, &launch, count, targets).await?;
+    async fn launch(&self, scope: &Scope, launch: Launch, targets: Targets) -> Result<Value> {
+        let (created, failures) = self.place_tasks(scope, &launch, targets).await?;
         let tasks: Vec<Value> = created
             .iter()
             .map(|r| gantry_model::json::to_value(&r.task))
@@ -393,23 +393,24 @@ impl<S: Store> EcsService<S> {
         Ok(json!({ "tasks": tasks, "failures": gantry_model::json::to_value(&failures) }))
     }
 
-    /// Places and stores tasks. `targets` limits the instances (StartTask); `count` is how many to start on the
-    /// candidates (RunTask, services) or one per target (StartTask). A retried RunTask with the same client token
-    /// gets the tasks of the first.
+    /// Places and stores tasks. A retried RunTask with the same client token gets the tasks of the first.
     pub(crate) async fn place_tasks(
         &self,
         scope: &Scope,
         launch: &Launch,
-        count: usize,
-        targets: Option<Vec<String>>,
+        targets: Targets,
     ) -> Result<(Vec<TaskRecord>, Vec<Failure>)> {
         let _placing = self.placement.lock().await;
-        let tasks = self.cluster_tasks(&scope.region, &launch.cluster);
+        let mut records: Vec<TaskRecord> = self
+            .cluster_tasks(&scope.region, &launch.cluster)
+            .into_iter()
+            .map(|t| t.value)
+            .collect();
         if let Some(token) = &launch.client_token {
-            let earlier: Vec<TaskRecord> = tasks
+            let earlier: Vec<TaskRecord> = records
                 .iter()
-                .filter(|t| t.value.client_token.as_deref() == Some(token))
-                .map(|t| t.value.clone())
+                .filter(|t| t.client_token.as_deref() == Some(token))
+                .cloned()
                 .collect();
             if !earlier.is_empty() {
                 return Ok((earlier, Vec::new()));
@@ -420,65 +421,88 @@ impl<S: Store> EcsService<S> {
             .into_iter()
             .map(|i| i.value)
             .collect();
-        let mut records: Vec<TaskRecord> = tasks.into_iter().map(|t| t.value).collect();
-        let mut failures = Vec::new();
-        let mut created = Vec::new();
         let td = &launch.definition.task_definition;
-        let d = demand(
+        let mut demand = demand(
             &launch.containers,
             td.network_mode(),
             launch.task_cpu,
             launch.task_memory,
         );
-        // Each placement is one candidate set: all eligible instances (RunTask), or one named instance (StartTask).
-        let rounds: Vec<Vec<&ContainerInstance>> = match &targets {
-            None => {
-                let eligible: Vec<&ContainerInstance> = instances
-                    .iter()
-                    .filter(|i| {
-                        i.status == "ACTIVE" && self.is_connected(&i.container_instance_arn)
-                    })
-                    .collect();
-                if eligible.is_empty() {
+        demand.required_attributes = td
+            .requires_attributes
+            .iter()
+            .map(|a| (a.name.clone(), a.value.clone()))
+            .collect();
+        let request = PlacementRequest {
+            group: launch.group.clone(),
+            demand,
+            strategies: launch.placement.strategies.clone(),
+            constraints: launch.placement.constraints.clone(),
+        };
+        let connected = |arn: &str| self.is_connected(arn);
+        let mut rng = rand::rngs::StdRng::from_entropy();
+        let mut failures = Vec::new();
+        let mut created = Vec::new();
+        let mut place = |candidates: &[&ContainerInstance],
+                         results: Vec<
+            std::result::Result<gantry_scheduler::Placement, gantry_scheduler::Unplaced>,
+        >,
+                         records: &mut Vec<TaskRecord>,
+                         failures: &mut Vec<Failure>| {
+            for r in results {
+                match r {
+                    Ok(p) => {
+                        let record =
+                            self.new_task(scope, launch, candidates[p.candidate], &p.dynamic_ports);
+                        records.push(record.clone());
+                        created.push(record);
+                    }
+                    Err(u) => {
+                        let arn = u
+                            .candidate
+                            .map(|i| candidates[i].container_instance_arn.clone())
+                            .unwrap_or_default();
+                        failures.push(Failure::new(arn, u.reason()));
+                    }
+                }
+            }
+        };
+        match targets {
+            Targets::Cluster(_) | Targets::Daemon => {
+                let active: Vec<&ContainerInstance> =
+                    instances.iter().filter(|i| i.status == "ACTIVE").collect();
+                if active.is_empty() {
                     return Err(invalid(NO_INSTANCES));
                 }
-                vec![eligible; count]
+                let mut candidates = placement::candidates(&active, &records, connected);
+                let results = match targets {
+                    Targets::Cluster(count) => plan(&mut candidates, &request, count, &mut rng),
+                    _ => plan_daemon(&mut candidates, &request, &mut rng),
+                };
+                place(&active, results, &mut records, &mut failures);
             }
-            Some(names) => {
-                let mut rounds = Vec::new();
+            Targets::Instances(names) => {
+                // StartTask bypasses strategies and constraints; resources and ports still have to fit.
+                let request = PlacementRequest {
+                    strategies: Vec::new(),
+                    constraints: Vec::new(),
+                    ..request
+                };
                 for name in names {
-                    let found = refs::member_id(name, "container-instance", &launch.cluster)
+                    let found = refs::member_id(&name, "container-instance", &launch.cluster)
                         .filter(|(c, _)| *c == launch.cluster)
                         .and_then(|(_, id)| instances.iter().find(|i| i.id() == id));
                     match found {
-                        Some(i) if i.status == "ACTIVE" => rounds.push(vec![i]),
+                        Some(i) if i.status == "ACTIVE" => {
+                            let mut candidates = placement::candidates(&[i], &records, connected);
+                            let results = plan(&mut candidates, &request, 1, &mut rng);
+                            place(&[i], results, &mut records, &mut failures);
+                        }
                         Some(i) => {
                             failures.push(Failure::new(&i.container_instance_arn, "INACTIVE"))
                         }
                         None => failures.push(Failure::missing(name)),
                     }
-                }
-                rounds
-            }
-        };
-        let mut rng = rand::rngs::StdRng::from_entropy();
-        for candidates in rounds {
-            let views: Vec<Candidate> = candidates
-                .iter()
-                .map(|i| resources::candidate(i, records.iter()))
-                .collect();
-            match place(&views, &d, &mut rng) {
-                Ok(p) => {
-                    let record =
-                        self.new_task(scope, launch, candidates[p.candidate], &p.dynamic_ports);
-                    created.push(record.clone());
-                    records.push(record);
-                }
-                Err((closest, why)) => {
-                    let arn = closest
-                        .map(|i| candidates[i].container_instance_arn.clone())
-                        .unwrap_or_default();
-                    failures.push(Failure::new(arn, why.reason()));
                 }
             }
         }
@@ -506,7 +530,8 @@ impl<S: Store> EcsService<S> {
             return Err(invalid("count must be between 1 and 10"));
         }
         let launch = self.prepare_launch(scope, input)?;
-        self.launch(scope, launch, count as usize, None).await
+        self.launch(scope, launch, Targets::Cluster(count as usize))
+            .await
     }
 
     pub(crate) async fn start_task(&self, scope: &Scope, body: &[u8]) -> Result<Value> {
@@ -521,8 +546,13 @@ impl<S: Store> EcsService<S> {
             return Err(invalid("Unknown parameter count for StartTask"));
         }
         input.reference_id = None;
+        if !input.placement_constraints.is_empty() || !input.placement_strategy.is_empty() {
+            return Err(invalid(
+                "StartTask places tasks on the named container instances: placementConstraints and placementStrategy are not parameters of StartTask",
+            ));
+        }
         let launch = self.prepare_launch(scope, input)?;
-        self.launch(scope, launch, targets.len(), Some(targets))
+        self.launch(scope, launch, Targets::Instances(targets))
             .await
     }
 
@@ -638,7 +668,7 @@ impl<S: Store> EcsService<S> {
                 // PENDING lists tasks whose desired status is RUNNING but that are not running yet.
                 status::PENDING => {
                     t.task.desired_status == status::RUNNING
-                        && resources::is_pending(&t.task.last_status)
+                        && crate::resources::is_pending(&t.task.last_status)
                 }
                 d => t.task.desired_status == d,
             })

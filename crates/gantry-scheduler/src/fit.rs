@@ -1,4 +1,3 @@
-use rand::seq::SliceRandom;
 use rand::Rng;
 
 use crate::{InstanceFacts, PortSet, DYNAMIC_PORT_RANGE};
@@ -127,48 +126,31 @@ pub(crate) fn take(c: &mut Candidate, d: &Demand, rng: &mut impl Rng) -> Vec<u16
     chosen
 }
 
-/// Places one task on a random instance among those that fit. When none fits, the failure is the one of the
-/// instance that came closest (passed the most checks), which is the most useful thing to tell the user.
-/// The failure is returned with the index of that closest candidate (`None` when there were no candidates).
-/// Constraints and strategies are not applied: see [`crate::plan`].
-pub fn place(
-    candidates: &[Candidate],
-    demand: &Demand,
-    rng: &mut impl Rng,
-) -> Result<Placement, (Option<usize>, PlacementFailure)> {
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
-    order.shuffle(rng);
-    let mut closest: Option<(usize, PlacementFailure)> = None;
-    for i in order {
-        match fits(&candidates[i], demand) {
-            Ok(()) => {
-                // Only the chosen instance's ports are copied, to pick the dynamic ones.
-                let mut chosen = Candidate {
-                    ports_used: candidates[i].ports_used.clone(),
-                    ..Default::default()
-                };
-                let dynamic_ports = take(&mut chosen, demand, rng);
-                return Ok(Placement {
-                    candidate: i,
-                    dynamic_ports,
-                });
-            }
-            Err(f) if closest.is_none_or(|(_, c)| f > c) => closest = Some((i, f)),
-            Err(_) => {}
-        }
-    }
-    Err(match closest {
-        Some((i, f)) => (Some(i), f),
-        None => (None, PlacementFailure::Cpu),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
     use super::*;
+    use crate::{plan, PlacementRequest};
+
+    /// One task, resources only, the way `plan` places it.
+    fn place(
+        candidates: &[Candidate],
+        demand: &Demand,
+        rng: &mut StdRng,
+    ) -> Result<Placement, (Option<usize>, PlacementFailure)> {
+        let request = PlacementRequest {
+            demand: demand.clone(),
+            ..Default::default()
+        };
+        let mut candidates = candidates.to_vec();
+        let mut results = plan(&mut candidates, &request, 1, rng);
+        results
+            .pop()
+            .expect("one result per task")
+            .map_err(|u| (u.candidate, u.failure))
+    }
 
     fn cand(id: &str, cpu: i64, mem: i64, tcp: &[u16]) -> Candidate {
         let mut ports_used = PortSet::default();

@@ -16,7 +16,7 @@ mod strategies;
 pub use constraints::{PlacementConstraint, MAX_CONSTRAINTS};
 pub use error::InvalidPlacement;
 pub use facts::InstanceFacts;
-pub use fit::{place, Candidate, Demand, Placement, PlacementFailure};
+pub use fit::{Candidate, Demand, Placement, PlacementFailure};
 pub use plan::{plan, plan_daemon, PlacementRequest, Unplaced};
 pub use ports::{PortSet, DYNAMIC_PORT_RANGE};
 pub use strategies::{BinpackField, PlacementStrategy, SpreadField, MAX_STRATEGIES};

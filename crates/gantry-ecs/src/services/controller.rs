@@ -18,6 +18,7 @@ use super::api::start_deployment;
 use super::record::{service_deployment_status, DeploymentRecord, ServiceRecord};
 use super::rollout::{self, RolloutInput, ServiceTask, TaskState};
 use crate::error::Result;
+use crate::placement::Placement;
 use crate::records::TaskRecord;
 use crate::repo::{encode, Versioned};
 use crate::tasks::request_stop;
@@ -198,7 +199,7 @@ impl<S: Store> EcsService<S> {
         let primary = record.primary().cloned();
         let primary_id = primary.as_ref().map(|p| p.id.clone()).unwrap_or_default();
         let desired = if daemon {
-            self.daemon_desired_count(region, cluster)
+            self.daemon_desired_count(&scope, cluster, &record)
         } else {
             record.service.desired_count.max(0) as u32
         };
@@ -448,12 +449,27 @@ impl<S: Store> EcsService<S> {
         }
     }
 
-    /// The number of instances a DAEMON service should run on: every ACTIVE, connected instance of the cluster.
-    fn daemon_desired_count(&self, region: &str, cluster: &str) -> u32 {
-        self.cluster_instances(region, cluster)
+    /// A DAEMON service wants one task on every active, connected instance its memberOf constraints select.
+    fn daemon_desired_count(&self, scope: &Scope, cluster: &str, record: &ServiceRecord) -> u32 {
+        let definition_constraints = record
+            .primary()
+            .and_then(|p| self.resolve_task_definition(scope, &p.task_definition).ok())
+            .map(|td| td.value.task_definition.placement_constraints)
+            .unwrap_or_default();
+        let Ok(placement) = Placement::parse(
+            &[],
+            &record.service.placement_constraints,
+            &definition_constraints,
+        ) else {
+            return 0;
+        };
+        self.cluster_instances(&scope.region, cluster)
             .into_iter()
             .filter(|i| {
-                i.value.status == "ACTIVE" && self.is_connected(&i.value.container_instance_arn)
+                let ci = &i.value;
+                ci.status == "ACTIVE"
+                    && self.is_connected(&ci.container_instance_arn)
+                    && placement.selects(&crate::placement::facts(ci))
             })
             .count() as u32
     }

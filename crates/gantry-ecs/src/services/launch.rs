@@ -7,12 +7,14 @@ use gantry_store::Store;
 
 use super::record::{DeploymentRecord, ServiceRecord};
 use crate::error::{EcsError, Result};
+use crate::placement::Placement;
 use crate::records::TaskRecord;
-use crate::tasks::{apply_overrides, Launch, NO_INSTANCES};
+use crate::tasks::{apply_overrides, Launch, Targets, NO_INSTANCES};
 use crate::{tags, EcsService};
 
 impl<S: Store> EcsService<S> {
-    /// Places and stores up to `count` tasks of the deployment; what could not be placed comes back as failures.
+    /// Places and stores up to `count` tasks of the deployment (one per instance that lacks one, for a DAEMON
+    /// service); what could not be placed comes back as failures.
     pub(crate) async fn start_service_tasks(
         &self,
         scope: &Scope,
@@ -28,6 +30,16 @@ impl<S: Store> EcsService<S> {
         let overrides = TaskOverride::default();
         let containers = apply_overrides(&td.container_definitions, &overrides)?;
         let service = &record.service;
+        let placement = Placement::parse(
+            &service.placement_strategy,
+            &service.placement_constraints,
+            &td.placement_constraints,
+        )?;
+        let targets = if service.scheduling_strategy.as_deref() == Some(super::validate::DAEMON) {
+            Targets::Daemon
+        } else {
+            Targets::Cluster(count)
+        };
         let mut task_tags: Vec<Tag> = Vec::new();
         match service.propagate_tags.as_deref() {
             Some("SERVICE") => tags::merge(&mut task_tags, service.tags.clone()),
@@ -57,9 +69,10 @@ impl<S: Store> EcsService<S> {
             started_by: Some(deployment.id.clone()),
             tags: task_tags,
             client_token: None,
+            placement,
             definition: definition.clone(),
         };
-        match self.place_tasks(scope, &launch, count, None).await {
+        match self.place_tasks(scope, &launch, targets).await {
             Err(EcsError::InvalidParameter(m)) if m == NO_INSTANCES => Ok((
                 Vec::new(),
                 vec![Failure {

@@ -101,15 +101,7 @@ pub fn placement(
             "Placement strategies are not supported with the DAEMON scheduling strategy.",
         ));
     }
-    if strategies.len() > 5 {
-        return Err(invalid("A service may have at most 5 placement strategies"));
-    }
-    if constraints.len() > 10 {
-        return Err(invalid(
-            "A service may have at most 10 placement constraints",
-        ));
-    }
-    Ok(())
+    crate::placement::Placement::parse(strategies, constraints, &[]).map(|_| ())
 }
 
 pub fn grace_period(seconds: Option<i64>) -> Result<()> {
