@@ -234,6 +234,7 @@ impl AgentApi for FakeApi {
             RegisterResponse {
                 container_instance_arn: arn,
                 cluster_arn: format!("arn:aws:ecs:us-east-1:000000000000:cluster/{}", req.cluster),
+                token: None,
             }
         };
         self.bump_recorded();

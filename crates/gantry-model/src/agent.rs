@@ -31,6 +31,9 @@ pub struct RegisterRequest {
 pub struct RegisterResponse {
     pub container_instance_arn: String,
     pub cluster_arn: String,
+    /// The instance token a remote agent authenticates its other calls with (HTTP transport only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Everything the agent must run, resolved by the server: the task definition with overrides applied and dynamic
