@@ -272,12 +272,11 @@ impl<S: Store> EcsService<S> {
             .get::<ContainerInstance>(&keys::instance(region, cluster, id))
             .is_some_and(|ci| ci.value.status != "INACTIVE");
         let mut tasks: Vec<TaskSpec> = self
-            .cluster_tasks(region, cluster)
-            .into_iter()
-            .filter(|t| {
-                t.value.task.container_instance_arn.as_deref() == Some(arn)
-                    && !t.value.task.is_stopped()
-            })
+            .index
+            .with(region, cluster, |c| c.tasks_on(arn))
+            .iter()
+            .filter_map(|id| self.repo.get::<TaskRecord>(&keys::task(region, cluster, id)))
+            .filter(|t| !t.value.task.is_stopped())
             .map(|t| task_spec(&t.value, cluster))
             .collect();
         tasks.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));

@@ -10,6 +10,7 @@ mod cleanup;
 mod clusters;
 mod container_instances;
 mod error;
+mod index;
 mod keys;
 mod placement;
 mod records;
@@ -56,6 +57,19 @@ impl Default for EcsConfig {
     }
 }
 
+/// When agents were last heard from, read under one lock.
+pub(crate) struct Seen<'a> {
+    seen: std::sync::MutexGuard<'a, HashMap<String, Instant>>,
+    now: Instant,
+    timeout: Duration,
+}
+
+impl Seen<'_> {
+    pub(crate) fn is_connected(&self, instance_arn: &str) -> bool {
+        self.seen_snapshot().is_connected(instance_arn)
+    }
+}
+
 /// The ECS API over a store.
 pub struct EcsService<S> {
     repo: Repo<S>,
@@ -65,6 +79,8 @@ pub struct EcsService<S> {
     placement: tokio::sync::Mutex<()>,
     /// When each container instance's agent was last heard from. Kept in memory: a poll is not worth a write.
     seen: Mutex<HashMap<String, Instant>>,
+    /// Instances and tasks of every cluster, as placement and the agent's poll read them.
+    index: Arc<index::Index>,
     /// Wakes the service controller after a change it should act on.
     services_changed: tokio::sync::Notify,
     launch_backoff: services::backoff::LaunchBackoff,
@@ -72,7 +88,9 @@ pub struct EcsService<S> {
 
 impl<S: Store> EcsService<S> {
     pub fn new(store: Arc<S>, config: EcsConfig) -> Arc<Self> {
+        let index = index::Index::attach(&*store);
         Arc::new(EcsService {
+            index,
             repo: Repo { store },
             config,
             placement: tokio::sync::Mutex::new(()),
@@ -106,6 +124,15 @@ impl<S: Store> EcsService<S> {
     pub(crate) fn mark_seen(&self, instance_arn: &str) {
         if let Ok(mut seen) = self.seen.lock() {
             seen.insert(instance_arn.to_string(), Instant::now());
+        }
+    }
+
+    /// `is_connected` for many instances under one lock.
+    pub(crate) fn seen_snapshot(&self) -> Seen<'_> {
+        Seen {
+            seen: self.seen.lock().unwrap_or_else(|p| p.into_inner()),
+            now: Instant::now(),
+            timeout: self.config.agent_timeout,
         }
     }
 

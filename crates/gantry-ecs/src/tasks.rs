@@ -2,11 +2,11 @@
 
 use gantry_aws::{paginate, parse_input};
 use gantry_model::ecs::{
-    status, stop_code, Container, ContainerDefinition, ContainerInstance, Failure, KeyValuePair,
-    PlacementConstraint, PlacementStrategy, Tag, TaskOverride, Unsupported,
+    status, stop_code, Container, ContainerDefinition, Failure, KeyValuePair, PlacementConstraint,
+    PlacementStrategy, Tag, TaskOverride, Unsupported,
 };
 use gantry_model::{new_id, time, Scope};
-use gantry_scheduler::{plan, plan_daemon, Demand, PlacementRequest};
+use gantry_scheduler::{plan, plan_daemon, Candidate, Demand, PlacementRequest, Unplaced};
 use gantry_store::{Store, Txn};
 use rand::SeedableRng;
 use serde::Deserialize;
@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 
 use crate::clusters::WithoutNulls;
 use crate::error::{invalid, reject_unsupported, EcsError, Result};
-use crate::placement::{self, Placement};
+use crate::index::{ClusterIndex, TaskSummary};
+use crate::placement::Placement;
 use crate::records::{TaskDefinitionRecord, TaskRecord};
 use crate::repo::{encode, Versioned};
 use crate::{keys, refs, tags, validate, EcsService};
@@ -178,6 +179,13 @@ fn assign_ports(containers: &mut [ContainerDefinition], network_mode: &str, dyna
 
 pub(crate) const NO_INSTANCES: &str = "No Container Instances were found in your cluster.";
 
+/// What one placement call produced.
+#[derive(Default)]
+pub(crate) struct Placed {
+    created: Vec<TaskRecord>,
+    failures: Vec<Failure>,
+}
+
 /// Where tasks may go.
 pub(crate) enum Targets {
     /// `count` tasks anywhere in the cluster, by the placement strategies and constraints (RunTask, services).
@@ -312,7 +320,7 @@ impl<S: Store> EcsService<S> {
         &self,
         scope: &Scope,
         launch: &Launch,
-        instance: &ContainerInstance,
+        instance: &Candidate,
         dynamic_ports: &[u16],
     ) -> TaskRecord {
         let td = &launch.definition.task_definition;
@@ -345,15 +353,15 @@ impl<S: Store> EcsService<S> {
             })
             .collect();
         let az = instance
-            .attributes
-            .iter()
-            .find(|a| a.name == "ecs.availability-zone")
-            .and_then(|a| a.value.clone());
+            .facts
+            .attribute("ecs.availability-zone")
+            .cloned()
+            .flatten();
         let task = gantry_model::ecs::Task {
             task_arn,
             cluster_arn: scope.arn("ecs", &format!("cluster/{}", launch.cluster)),
             task_definition_arn: td.task_definition_arn.clone(),
-            container_instance_arn: Some(instance.container_instance_arn.clone()),
+            container_instance_arn: Some(instance.id.clone()),
             availability_zone: az,
             containers: wire_containers,
             cpu: launch.task_cpu.map(|c| c.to_string()),
@@ -393,7 +401,39 @@ impl<S: Store> EcsService<S> {
         Ok(json!({ "tasks": tasks, "failures": gantry_model::json::to_value(&failures) }))
     }
 
+    /// Turns placement results into task records, recorded in the index at once. `positions` maps the planned
+    /// candidates to the index's.
+    fn record_placements(
+        &self,
+        scope: &Scope,
+        launch: &Launch,
+        index: &mut ClusterIndex,
+        positions: &[usize],
+        results: Vec<std::result::Result<gantry_scheduler::Placement, Unplaced>>,
+        placed: &mut Placed,
+    ) {
+        for result in results {
+            match result {
+                Ok(p) => {
+                    let candidate = index.candidate(positions[p.candidate]);
+                    let record = self.new_task(scope, launch, candidate, &p.dynamic_ports);
+                    index.put_task(record.task.id(), Some(TaskSummary::of(&record)));
+                    placed.created.push(record);
+                }
+                Err(u) => {
+                    let arn = u
+                        .candidate
+                        .map(|i| index.candidate(positions[i]).id.clone())
+                        .unwrap_or_default();
+                    placed.failures.push(Failure::new(arn, u.reason()));
+                }
+            }
+        }
+    }
+
     /// Places and stores tasks. A retried RunTask with the same client token gets the tasks of the first.
+    /// Placement works on the cluster's index in place and records the tasks there before committing them, so
+    /// the next placement sees them even before the commit returns.
     pub(crate) async fn place_tasks(
         &self,
         scope: &Scope,
@@ -401,26 +441,22 @@ impl<S: Store> EcsService<S> {
         targets: Targets,
     ) -> Result<(Vec<TaskRecord>, Vec<Failure>)> {
         let _placing = self.placement.lock().await;
-        let mut records: Vec<TaskRecord> = self
-            .cluster_tasks(&scope.region, &launch.cluster)
-            .into_iter()
-            .map(|t| t.value)
-            .collect();
+        let (region, cluster) = (scope.region.as_str(), launch.cluster.as_str());
         if let Some(token) = &launch.client_token {
-            let earlier: Vec<TaskRecord> = records
+            let earlier: Vec<TaskRecord> = self
+                .index
+                .with(region, cluster, |c| c.tasks_with_token(token))
                 .iter()
-                .filter(|t| t.client_token.as_deref() == Some(token))
-                .cloned()
+                .filter_map(|id| {
+                    self.repo
+                        .get::<TaskRecord>(&keys::task(region, cluster, id))
+                })
+                .map(|t| t.value)
                 .collect();
             if !earlier.is_empty() {
                 return Ok((earlier, Vec::new()));
             }
         }
-        let instances: Vec<ContainerInstance> = self
-            .cluster_instances(&scope.region, &launch.cluster)
-            .into_iter()
-            .map(|i| i.value)
-            .collect();
         let td = &launch.definition.task_definition;
         let mut demand = demand(
             &launch.containers,
@@ -439,82 +475,94 @@ impl<S: Store> EcsService<S> {
             strategies: launch.placement.strategies.clone(),
             constraints: launch.placement.constraints.clone(),
         };
-        let connected = |arn: &str| self.is_connected(arn);
         let mut rng = rand::rngs::StdRng::from_entropy();
-        let mut failures = Vec::new();
-        let mut created = Vec::new();
-        let mut place = |candidates: &[&ContainerInstance],
-                         results: Vec<
-            std::result::Result<gantry_scheduler::Placement, gantry_scheduler::Unplaced>,
-        >,
-                         records: &mut Vec<TaskRecord>,
-                         failures: &mut Vec<Failure>| {
-            for r in results {
-                match r {
-                    Ok(p) => {
-                        let record =
-                            self.new_task(scope, launch, candidates[p.candidate], &p.dynamic_ports);
-                        records.push(record.clone());
-                        created.push(record);
+        let placed = {
+            let seen = self.seen_snapshot();
+            let connected = |arn: &str| seen.is_connected(arn);
+            self.index.with(region, cluster, |index| {
+                let mut placed = Placed::default();
+                let active: Vec<usize> = (0..index.len()).filter(|&i| index.is_active(i)).collect();
+                match targets {
+                    Targets::Cluster(_) | Targets::Daemon if active.is_empty() => {
+                        return Err(invalid(NO_INSTANCES));
                     }
-                    Err(u) => {
-                        let arn = u
-                            .candidate
-                            .map(|i| candidates[i].container_instance_arn.clone())
-                            .unwrap_or_default();
-                        failures.push(Failure::new(arn, u.reason()));
+                    Targets::Cluster(count) => {
+                        let all = index.candidates(connected);
+                        let positions: Vec<usize> = (0..all.len()).collect();
+                        let results = plan(all, &request, count, &mut rng);
+                        self.record_placements(
+                            scope,
+                            launch,
+                            index,
+                            &positions,
+                            results,
+                            &mut placed,
+                        );
+                    }
+                    Targets::Daemon => {
+                        // Only instances that take tasks are considered; the others are no failure.
+                        let all = index.candidates(connected);
+                        let chosen: Vec<usize> = active
+                            .into_iter()
+                            .filter(|&i| all[i].facts.agent_connected)
+                            .collect();
+                        let mut copies: Vec<Candidate> =
+                            chosen.iter().map(|&i| all[i].clone()).collect();
+                        let results = plan_daemon(&mut copies, &request, &mut rng);
+                        self.record_placements(scope, launch, index, &chosen, results, &mut placed);
+                    }
+                    Targets::Instances(names) => {
+                        // StartTask bypasses strategies and constraints; resources and ports still have to fit.
+                        let request = PlacementRequest {
+                            strategies: Vec::new(),
+                            constraints: Vec::new(),
+                            ..request
+                        };
+                        for name in names {
+                            let arn = refs::member_id(&name, "container-instance", cluster)
+                                .filter(|(c, _)| c == cluster)
+                                .map(|(c, id)| {
+                                    scope.arn("ecs", &format!("container-instance/{c}/{id}"))
+                                });
+                            match arn.as_deref().and_then(|a| index.position(a)) {
+                                Some(i) if index.is_active(i) => {
+                                    let mut one = [index.candidates(connected)[i].clone()];
+                                    let results = plan(&mut one, &request, 1, &mut rng);
+                                    self.record_placements(
+                                        scope,
+                                        launch,
+                                        index,
+                                        &[i],
+                                        results,
+                                        &mut placed,
+                                    );
+                                }
+                                Some(i) => placed
+                                    .failures
+                                    .push(Failure::new(&index.candidate(i).id, "INACTIVE")),
+                                None => placed.failures.push(Failure::missing(name)),
+                            }
+                        }
                     }
                 }
-            }
+                Ok(placed)
+            })
         };
-        match targets {
-            Targets::Cluster(_) | Targets::Daemon => {
-                let active: Vec<&ContainerInstance> =
-                    instances.iter().filter(|i| i.status == "ACTIVE").collect();
-                if active.is_empty() {
-                    return Err(invalid(NO_INSTANCES));
-                }
-                let mut candidates = placement::candidates(&active, &records, connected);
-                let results = match targets {
-                    Targets::Cluster(count) => plan(&mut candidates, &request, count, &mut rng),
-                    _ => plan_daemon(&mut candidates, &request, &mut rng),
-                };
-                place(&active, results, &mut records, &mut failures);
-            }
-            Targets::Instances(names) => {
-                // StartTask bypasses strategies and constraints; resources and ports still have to fit.
-                let request = PlacementRequest {
-                    strategies: Vec::new(),
-                    constraints: Vec::new(),
-                    ..request
-                };
-                for name in names {
-                    let found = refs::member_id(&name, "container-instance", &launch.cluster)
-                        .filter(|(c, _)| *c == launch.cluster)
-                        .and_then(|(_, id)| instances.iter().find(|i| i.id() == id));
-                    match found {
-                        Some(i) if i.status == "ACTIVE" => {
-                            let mut candidates = placement::candidates(&[i], &records, connected);
-                            let results = plan(&mut candidates, &request, 1, &mut rng);
-                            place(&[i], results, &mut records, &mut failures);
-                        }
-                        Some(i) => {
-                            failures.push(Failure::new(&i.container_instance_arn, "INACTIVE"))
-                        }
-                        None => failures.push(Failure::missing(name)),
-                    }
-                }
-            }
-        }
+        let Placed { created, failures } = placed?;
         let mut txn = Txn::new();
         for r in &created {
-            txn = txn.put(
-                keys::task(&scope.region, &launch.cluster, r.task.id()),
-                encode(r),
-            );
+            txn = txn.put(keys::task(region, cluster, r.task.id()), encode(r));
         }
         if !created.is_empty() {
-            self.repo.commit(txn).await?;
+            if let Err(e) = self.repo.commit(txn).await {
+                // Nothing was written: take the tasks back out of the index.
+                self.index.with(region, cluster, |index| {
+                    for r in &created {
+                        index.put_task(r.task.id(), None);
+                    }
+                });
+                return Err(e);
+            }
         }
         Ok((created, failures))
     }

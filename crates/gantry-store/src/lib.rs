@@ -14,6 +14,10 @@ pub use types::{Compare, Event, EventKind, KeyValue, Txn, TxnOutcome};
 pub use watch::Watcher;
 
 use std::future::Future;
+use std::sync::Arc;
+
+/// A callback for committed changes; see [`Store::observe`].
+pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// The store interface every backend implements.
 pub trait Store: Send + Sync + 'static {
@@ -31,4 +35,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Changes under `prefix` after `from_revision` (exclusive), then every change as it commits.
     fn watch(&self, prefix: &str, from_revision: u64) -> Result<Watcher, StoreError>;
+
+    /// Registers `observer` for every change under `prefix` and returns what is under `prefix` now, atomically:
+    /// the observer sees exactly the changes after that snapshot, in revision order, each before the `txn` that
+    /// made it returns (so an index it feeds is never behind a caller's own writes). Observers run on the commit
+    /// path and must be quick and must not call the store.
+    fn observe(&self, prefix: &str, observer: Observer) -> Vec<KeyValue>;
 }

@@ -10,7 +10,9 @@ use redb::{Database, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
 use crate::watch::Hub;
-use crate::{Compare, Event, EventKind, KeyValue, Store, StoreError, Txn, TxnOutcome, Watcher};
+use crate::{
+    Compare, Event, EventKind, KeyValue, Observer, Store, StoreError, Txn, TxnOutcome, Watcher,
+};
 
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -295,5 +297,16 @@ impl Store for RedbStore {
         let hub = self.shared.hub.lock().map_err(|_| StoreError::Closed)?;
         let current = self.revision();
         hub.watch(prefix, from_revision, current)
+    }
+
+    fn observe(&self, prefix: &str, observer: Observer) -> Vec<KeyValue> {
+        // Changes are applied to the map and published under the hub's lock: holding it, the snapshot and the
+        // registration see the same point.
+        let Ok(mut hub) = self.shared.hub.lock() else {
+            return Vec::new();
+        };
+        let snapshot = self.range(prefix);
+        hub.observe(prefix, observer);
+        snapshot
     }
 }

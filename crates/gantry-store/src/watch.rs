@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use crate::{Event, StoreError};
+use crate::{Event, Observer, StoreError};
 
 /// How many recent events are kept for watchers that start from an older revision.
 const HISTORY: usize = 1024;
@@ -13,6 +13,7 @@ const HISTORY: usize = 1024;
 pub(crate) struct Hub {
     history: VecDeque<Arc<Event>>,
     sender: broadcast::Sender<Arc<Event>>,
+    observers: Vec<(String, Observer)>,
 }
 
 impl Hub {
@@ -21,10 +22,20 @@ impl Hub {
         Hub {
             history: VecDeque::with_capacity(64),
             sender,
+            observers: Vec::new(),
         }
     }
 
+    pub(crate) fn observe(&mut self, prefix: &str, observer: Observer) {
+        self.observers.push((prefix.to_string(), observer));
+    }
+
     pub(crate) fn publish(&mut self, event: Event) {
+        for (prefix, observer) in &self.observers {
+            if event.kv.key.starts_with(prefix.as_str()) {
+                observer(&event);
+            }
+        }
         let event = Arc::new(event);
         if self.history.len() == HISTORY {
             self.history.pop_front();

@@ -175,3 +175,40 @@ async fn watching_a_forgotten_revision_says_compacted() {
     assert!(matches!(s.watch("/k/", 1), Err(StoreError::Compacted(1))));
     assert!(s.watch("/k/", s.revision()).is_ok());
 }
+
+#[tokio::test]
+async fn observers_see_every_change_after_their_snapshot_before_the_txn_returns() {
+    use std::sync::{Arc, Mutex};
+    let s = RedbStore::in_memory().unwrap();
+    s.txn(Txn::new().put("/o/before", b"0".to_vec()))
+        .await
+        .unwrap();
+    let seen: Arc<Mutex<Vec<(String, EventKind, u64)>>> = Arc::default();
+    let sink = seen.clone();
+    let snapshot = s.observe(
+        "/o/",
+        Arc::new(move |e| {
+            sink.lock()
+                .unwrap()
+                .push((e.kv.key.clone(), e.kind, e.kv.mod_revision))
+        }),
+    );
+    assert_eq!(snapshot.len(), 1);
+    assert_eq!(snapshot[0].key, "/o/before");
+    s.txn(Txn::new().put("/o/a", b"1".to_vec()).put("/other", b"x".to_vec()))
+        .await
+        .unwrap();
+    // Already applied when the txn returns: no waiting.
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    s.txn(Txn::new().delete("/o/a")).await.unwrap();
+    s.txn(Txn::new().compare(Compare::absent("/o/before")).put("/o/no", b"1".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            ("/o/a".to_string(), EventKind::Put, 2),
+            ("/o/a".to_string(), EventKind::Delete, 3),
+        ]
+    );
+}

@@ -1,0 +1,579 @@
+//! An in-memory index of every cluster's container instances and tasks, fed by a store observer (DESIGN.md §6,
+//! the informer pattern), so that placement, the agent's poll and RunTask's client tokens cost what they touch
+//! rather than what the cluster holds. The observer sees each committed change before the commit returns, so the
+//! index is never behind its caller's own writes.
+//!
+//! Each task is kept as a [`TaskSummary`] (what it takes from its instance); an instance's placement view
+//! ([`Candidate`]) is recomputed from those summaries whenever one of them changes, so applying a summary twice
+//! (once by the placement that wrote the task, once by the observer) changes nothing.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use gantry_model::ecs::{status, ContainerInstance};
+use gantry_scheduler::{Candidate, PortSet};
+use gantry_store::{Event, EventKind, Store};
+use serde::Deserialize;
+
+use crate::records::TaskRecord;
+use crate::{placement, resources};
+
+/// What one task takes from its instance and how the query language sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskSummary {
+    pub instance: Option<String>,
+    /// Not STOPPED: holds cpu, memory and ports.
+    pub holds: bool,
+    pub cpu: i64,
+    pub memory: i64,
+    pub ports: Vec<(u16, bool)>,
+    pub running: bool,
+    /// Set while the task counts in its group (spread, distinctInstance, `task:group`): not stopped or stopping.
+    pub group: Option<String>,
+    pub client_token: Option<String>,
+}
+
+impl TaskSummary {
+    pub fn of(r: &TaskRecord) -> TaskSummary {
+        let t = &r.task;
+        TaskSummary::new(
+            t.container_instance_arn.clone(),
+            &t.last_status,
+            &t.desired_status,
+            t.group.clone(),
+            r.reserved_cpu,
+            r.reserved_memory,
+            r.host_ports(),
+            r.client_token.clone(),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        instance: Option<String>,
+        last_status: &str,
+        desired_status: &str,
+        group: Option<String>,
+        cpu: i64,
+        memory: i64,
+        ports: Vec<(u16, bool)>,
+        client_token: Option<String>,
+    ) -> TaskSummary {
+        let holds = last_status != status::STOPPED;
+        TaskSummary {
+            instance,
+            holds,
+            cpu,
+            memory,
+            ports,
+            running: last_status == status::RUNNING,
+            group: group.filter(|_| holds && desired_status != status::STOPPED),
+            client_token,
+        }
+    }
+
+    /// From a stored record, reading only the members the summary needs (cheaper than a whole `TaskRecord`).
+    fn from_json(bytes: &[u8]) -> Option<TaskSummary> {
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Head {
+            container_instance_arn: Option<String>,
+            last_status: String,
+            desired_status: String,
+            group: Option<String>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Mapping {
+            host_port: Option<i64>,
+            protocol: Option<String>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Container {
+            port_mappings: Vec<Mapping>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Lite {
+            task: Head,
+            containers: Vec<Container>,
+            reserved_cpu: i64,
+            reserved_memory: i64,
+            client_token: Option<String>,
+        }
+        let r: Lite = serde_json::from_slice(bytes).ok()?;
+        let ports = r
+            .containers
+            .iter()
+            .flat_map(|c| c.port_mappings.iter())
+            .filter_map(|p| {
+                let port = u16::try_from(p.host_port?).ok().filter(|p| *p != 0)?;
+                Some((port, p.protocol.as_deref() == Some("udp")))
+            })
+            .collect();
+        Some(TaskSummary::new(
+            r.task.container_instance_arn,
+            &r.task.last_status,
+            &r.task.desired_status,
+            r.task.group,
+            r.reserved_cpu,
+            r.reserved_memory,
+            ports,
+            r.client_token,
+        ))
+    }
+}
+
+/// The bookkeeping of one instance, beside its placement view.
+struct Instance {
+    status: String,
+    registered_cpu: i64,
+    registered_memory: i64,
+    reserved_ports: Vec<(u16, bool)>,
+    held_cpu: i64,
+    held_memory: i64,
+    port_refs: HashMap<(u16, bool), u32>,
+    groups: HashMap<String, u32>,
+    running: i64,
+}
+
+impl Instance {
+    fn new(ci: &ContainerInstance, c: &mut Candidate) -> Instance {
+        let mut i = Instance {
+            status: String::new(),
+            registered_cpu: 0,
+            registered_memory: 0,
+            reserved_ports: Vec::new(),
+            held_cpu: 0,
+            held_memory: 0,
+            port_refs: HashMap::new(),
+            groups: HashMap::new(),
+            running: 0,
+        };
+        i.update(ci, c);
+        i
+    }
+
+    /// Takes the record's registration and facts; the task bookkeeping stays.
+    fn update(&mut self, ci: &ContainerInstance, c: &mut Candidate) {
+        self.status = ci.status.clone();
+        self.registered_cpu = resources::registered_integer(ci, "CPU");
+        self.registered_memory = resources::registered_integer(ci, "MEMORY");
+        self.reserved_ports = resources::reserved_ports(ci).collect();
+        let connected = c.facts.agent_connected;
+        c.id = ci.container_instance_arn.clone();
+        c.facts = placement::facts(ci);
+        c.facts.agent_connected = connected;
+        self.refresh(c);
+    }
+
+    fn apply(&mut self, s: &TaskSummary, sign: i64) {
+        if s.holds {
+            self.held_cpu += sign * s.cpu;
+            self.held_memory += sign * s.memory;
+            for p in &s.ports {
+                let n = self.port_refs.entry(*p).or_default();
+                *n = n.saturating_add_signed(sign as i32);
+                if *n == 0 {
+                    self.port_refs.remove(p);
+                }
+            }
+        }
+        if s.running {
+            self.running += sign;
+        }
+        if let Some(g) = &s.group {
+            let n = self.groups.entry(g.clone()).or_default();
+            *n = n.saturating_add_signed(sign as i32);
+            if *n == 0 {
+                self.groups.remove(g);
+            }
+        }
+    }
+
+    /// Recomputes the placement view from the bookkeeping (placement may have changed it in place).
+    fn refresh(&self, c: &mut Candidate) {
+        c.cpu_remaining = self.registered_cpu - self.held_cpu;
+        c.memory_remaining = self.registered_memory - self.held_memory;
+        let mut ports = PortSet::default();
+        for (port, udp) in self.reserved_ports.iter().chain(self.port_refs.keys()) {
+            ports.insert(*port, *udp);
+        }
+        c.ports_used = ports;
+        c.facts.running_tasks_count = self.running;
+        c.facts.task_groups = self.groups.iter().map(|(g, n)| (g.clone(), *n)).collect();
+    }
+}
+
+/// One cluster's instances and tasks.
+#[derive(Default)]
+pub struct ClusterIndex {
+    /// Every instance of the cluster as placement sees it, `books` beside it.
+    candidates: Vec<Candidate>,
+    books: Vec<Instance>,
+    position: HashMap<String, usize>,
+    tasks: HashMap<String, TaskSummary>,
+    /// Task ids not STOPPED, per instance ARN (whether or not the instance is known).
+    by_instance: HashMap<String, BTreeSet<String>>,
+    client_tokens: HashMap<String, BTreeSet<String>>,
+}
+
+impl ClusterIndex {
+    /// Every instance as a placement candidate, `agent_connected` only when ACTIVE and `connected`. The slice is
+    /// the index's own: placement changes it in place, and [`ClusterIndex::put_task`] of the placed tasks then
+    /// sets it right.
+    pub fn candidates(&mut self, connected: impl Fn(&str) -> bool) -> &mut [Candidate] {
+        for (c, b) in self.candidates.iter_mut().zip(&self.books) {
+            c.facts.agent_connected = b.status == "ACTIVE" && connected(&c.id);
+        }
+        &mut self.candidates
+    }
+
+    pub fn len(&self) -> usize {
+        self.candidates.len()
+    }
+
+    pub fn candidate(&self, position: usize) -> &Candidate {
+        &self.candidates[position]
+    }
+
+    /// Whether the instance is ACTIVE (takes new tasks).
+    pub fn is_active(&self, position: usize) -> bool {
+        self.books
+            .get(position)
+            .is_some_and(|b| b.status == "ACTIVE")
+    }
+
+    pub fn position(&self, arn: &str) -> Option<usize> {
+        self.position.get(arn).copied()
+    }
+
+    /// The ids of the tasks on `instance_arn` that are not STOPPED.
+    pub fn tasks_on(&self, instance_arn: &str) -> Vec<String> {
+        self.by_instance
+            .get(instance_arn)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn tasks_with_token(&self, token: &str) -> Vec<String> {
+        self.client_tokens
+            .get(token)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn put_instance(&mut self, ci: &ContainerInstance) {
+        let arn = &ci.container_instance_arn;
+        if let Some(&i) = self.position.get(arn) {
+            self.books[i].update(ci, &mut self.candidates[i]);
+            return;
+        }
+        let mut candidate = Candidate::default();
+        let mut inst = Instance::new(ci, &mut candidate);
+        // Tasks may have arrived first (after an admin reset, or in key order when loading).
+        for id in self.by_instance.get(arn).into_iter().flatten() {
+            if let Some(s) = self.tasks.get(id) {
+                inst.apply(s, 1);
+            }
+        }
+        inst.refresh(&mut candidate);
+        self.position.insert(arn.clone(), self.books.len());
+        self.books.push(inst);
+        self.candidates.push(candidate);
+    }
+
+    fn delete_instance(&mut self, arn: &str) {
+        let Some(i) = self.position.remove(arn) else {
+            return;
+        };
+        self.books.swap_remove(i);
+        self.candidates.swap_remove(i);
+        if let Some(moved) = self.candidates.get(i) {
+            self.position.insert(moved.id.clone(), i);
+        }
+    }
+
+    /// Records (or replaces) a task's summary; `None` forgets the task.
+    pub fn put_task(&mut self, id: &str, summary: Option<TaskSummary>) {
+        if let Some(old) = self.tasks.remove(id) {
+            self.account(id, &old, -1);
+        }
+        if let Some(new) = summary {
+            self.account(id, &new, 1);
+            self.tasks.insert(id.to_string(), new);
+        }
+    }
+
+    fn account(&mut self, id: &str, s: &TaskSummary, sign: i64) {
+        if let Some(arn) = &s.instance {
+            if s.holds {
+                let set = self.by_instance.entry(arn.clone()).or_default();
+                if sign > 0 {
+                    set.insert(id.to_string());
+                } else {
+                    set.remove(id);
+                    if set.is_empty() {
+                        self.by_instance.remove(arn);
+                    }
+                }
+            }
+            if let Some(&i) = self.position.get(arn) {
+                self.books[i].apply(s, sign);
+                self.books[i].refresh(&mut self.candidates[i]);
+            }
+        }
+        if let Some(token) = &s.client_token {
+            let set = self.client_tokens.entry(token.clone()).or_default();
+            if sign > 0 {
+                set.insert(id.to_string());
+            } else {
+                set.remove(id);
+                if set.is_empty() {
+                    self.client_tokens.remove(token);
+                }
+            }
+        }
+    }
+}
+
+type Clusters = HashMap<(String, String), ClusterIndex>;
+
+/// The index of every cluster in every region.
+#[derive(Default)]
+pub struct Index {
+    clusters: Mutex<Clusters>,
+}
+
+/// `(region, kind, cluster, id)` of an ECS key such as `/ecs/{region}/tasks/{cluster}/{id}`.
+fn parse_key(key: &str) -> Option<(&str, &str, &str, &str)> {
+    let mut parts = key.strip_prefix("/ecs/")?.splitn(4, '/');
+    Some((parts.next()?, parts.next()?, parts.next()?, parts.next()?))
+}
+
+impl Index {
+    /// Loads the store's instances and tasks and follows every later change.
+    pub fn attach<S: Store>(store: &S) -> Arc<Index> {
+        let index = Arc::new(Index::default());
+        let weak: Weak<Index> = Arc::downgrade(&index);
+        let snapshot = store.observe(
+            "/ecs/",
+            Arc::new(move |e: &Event| {
+                if let Some(index) = weak.upgrade() {
+                    index.apply(e);
+                }
+            }),
+        );
+        for kv in snapshot {
+            index.apply(&Event {
+                kind: EventKind::Put,
+                kv,
+            });
+        }
+        index
+    }
+
+    fn apply(&self, e: &Event) {
+        let Some((region, kind, cluster, id)) = parse_key(&e.kv.key) else {
+            return;
+        };
+        if kind != "tasks" && kind != "instances" {
+            return;
+        }
+        let mut clusters = self.lock();
+        let c = clusters
+            .entry((region.to_string(), cluster.to_string()))
+            .or_default();
+        match (kind, e.kind) {
+            ("tasks", EventKind::Put) => c.put_task(id, TaskSummary::from_json(&e.kv.value)),
+            ("tasks", EventKind::Delete) => c.put_task(id, None),
+            ("instances", EventKind::Put) => {
+                match serde_json::from_slice::<ContainerInstance>(&e.kv.value) {
+                    Ok(ci) => c.put_instance(&ci),
+                    Err(err) => {
+                        tracing::warn!(key = %e.kv.key, error = %err, "undecodable instance")
+                    }
+                }
+            }
+            ("instances", EventKind::Delete) => {
+                let suffix = format!("/{cluster}/{id}");
+                let arn = c
+                    .candidates
+                    .iter()
+                    .find(|i| i.id.ends_with(&suffix))
+                    .map(|i| i.id.clone());
+                if let Some(arn) = arn {
+                    c.delete_instance(&arn);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Clusters> {
+        // A panic while holding the lock leaves bookkeeping that is still usable; go on with it.
+        self.clusters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on one cluster's index (an empty one when the cluster has nothing yet). Do not write to the store
+    /// inside `f`: the store's observer takes the same lock.
+    pub fn with<T>(
+        &self,
+        region: &str,
+        cluster: &str,
+        f: impl FnOnce(&mut ClusterIndex) -> T,
+    ) -> T {
+        let mut clusters = self.lock();
+        let c = clusters
+            .entry((region.to_string(), cluster.to_string()))
+            .or_default();
+        f(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gantry_model::ecs::{ContainerDefinition, PortMapping, Resource, Task};
+    use gantry_store::{RedbStore, Txn};
+
+    use super::*;
+    use crate::repo::encode;
+
+    fn record(on: &str, last: &str, desired: &str, port: i64) -> TaskRecord {
+        TaskRecord {
+            task: Task {
+                container_instance_arn: Some(on.into()),
+                last_status: last.into(),
+                desired_status: desired.into(),
+                group: Some("service:web".into()),
+                ..Default::default()
+            },
+            containers: vec![ContainerDefinition {
+                port_mappings: vec![PortMapping {
+                    host_port: Some(port),
+                    protocol: Some("udp".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            reserved_cpu: 100,
+            reserved_memory: 200,
+            client_token: Some("tok".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_light_decoding_agrees_with_the_record() {
+        for (last, desired) in [
+            ("PENDING", "RUNNING"),
+            ("RUNNING", "RUNNING"),
+            ("RUNNING", "STOPPED"),
+            ("STOPPED", "STOPPED"),
+        ] {
+            let r = record("ci", last, desired, 5000);
+            assert_eq!(
+                TaskSummary::from_json(&encode(&r)),
+                Some(TaskSummary::of(&r))
+            );
+        }
+    }
+
+    fn instance(arn: &str) -> ContainerInstance {
+        ContainerInstance {
+            container_instance_arn: arn.into(),
+            status: "ACTIVE".into(),
+            registered_resources: vec![
+                Resource::integer("CPU", 1000),
+                Resource::integer("MEMORY", 1000),
+                Resource::string_set("PORTS", vec!["22".into()]),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn follows_the_store_and_applying_twice_changes_nothing() {
+        let store = RedbStore::in_memory().unwrap();
+        let arn = "arn:aws:ecs:r:1:container-instance/c/i1";
+        store
+            .txn(Txn::new().put(
+                "/ecs/r/tasks/c/t0",
+                encode(&record(arn, "RUNNING", "RUNNING", 1)),
+            ))
+            .await
+            .unwrap();
+        let index = Index::attach(&store);
+        // The task came before its instance: counted once the instance appears.
+        store
+            .txn(Txn::new().put("/ecs/r/instances/c/i1", encode(&instance(arn))))
+            .await
+            .unwrap();
+        let view = |index: &Index| {
+            index.with("r", "c", |c| {
+                let all = c.candidates(|_| true);
+                assert_eq!(all.len(), 1);
+                all[0].clone()
+            })
+        };
+        let v = view(&index);
+        assert_eq!((v.cpu_remaining, v.memory_remaining), (900, 800));
+        assert!(v.ports_used.udp.contains(&1) && v.ports_used.tcp.contains(&22));
+        assert_eq!(v.facts.running_tasks_count, 1);
+        assert_eq!(v.facts.group_tasks("service:web"), 1);
+
+        // Placement records its task before committing; the observer's copy of the same summary is a no-op.
+        let r = record(arn, "PENDING", "RUNNING", 2);
+        index.with("r", "c", |c| c.put_task("t1", Some(TaskSummary::of(&r))));
+        store
+            .txn(Txn::new().put("/ecs/r/tasks/c/t1", encode(&r)))
+            .await
+            .unwrap();
+        let v = view(&index);
+        assert_eq!((v.cpu_remaining, v.memory_remaining), (800, 600));
+        assert_eq!(v.facts.group_tasks("service:web"), 2);
+        assert_eq!(
+            index.with("r", "c", |c| c.tasks_on(arn)),
+            vec!["t0".to_string(), "t1".to_string()]
+        );
+
+        // Stopping: out of the group at once, resources held until STOPPED.
+        store
+            .txn(Txn::new().put(
+                "/ecs/r/tasks/c/t1",
+                encode(&record(arn, "RUNNING", "STOPPED", 2)),
+            ))
+            .await
+            .unwrap();
+        let v = view(&index);
+        assert_eq!(v.cpu_remaining, 800);
+        assert_eq!(v.facts.group_tasks("service:web"), 1);
+        store
+            .txn(Txn::new().put(
+                "/ecs/r/tasks/c/t1",
+                encode(&record(arn, "STOPPED", "STOPPED", 2)),
+            ))
+            .await
+            .unwrap();
+        store
+            .txn(Txn::new().delete("/ecs/r/tasks/c/t0"))
+            .await
+            .unwrap();
+        let v = view(&index);
+        assert_eq!((v.cpu_remaining, v.memory_remaining), (1000, 1000));
+        assert!(v.ports_used.udp.is_empty());
+        assert_eq!(v.facts.task_groups.len(), 0);
+        assert!(index.with("r", "c", |c| c.tasks_on(arn)).is_empty());
+        assert_eq!(
+            index.with("r", "c", |c| c.tasks_with_token("tok")),
+            vec!["t1".to_string()]
+        );
+
+        store
+            .txn(Txn::new().delete("/ecs/r/instances/c/i1"))
+            .await
+            .unwrap();
+        index.with("r", "c", |c| assert!(c.candidates(|_| true).is_empty()));
+    }
+}
