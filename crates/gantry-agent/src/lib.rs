@@ -4,9 +4,10 @@
 //! its containers after a restart by their labels.
 //!
 //! It owns the container runtime ([`runtime::Runtime`], [`runtime::DockerRuntime`]), the translation of ECS
-//! container definitions to Docker, and the task lifecycle. It knows nothing of the store, the AWS APIs or HTTP:
-//! it talks to the server only through the protocol types and the [`AgentApi`](gantry_model::agent::AgentApi)
-//! trait of `gantry-model`, which the embedded agent implements in-process and a remote agent over HTTP.
+//! container definitions to Docker, and the task lifecycle. It knows nothing of the store or the AWS APIs: it
+//! talks to the server only through the protocol types and the [`AgentApi`](gantry_model::agent::AgentApi) trait
+//! of `gantry-model`, which the embedded agent implements in-process and [`HttpAgentApi`] over HTTP for a remote
+//! agent.
 //!
 //! ```no_run
 //! # async fn example<A: gantry_model::agent::AgentApi>(api: A) -> Result<(), Box<dyn std::error::Error>> {
@@ -26,6 +27,7 @@ mod backoff;
 pub mod config;
 pub mod deps;
 pub mod health;
+pub mod http_client;
 pub mod logs;
 mod reconcile;
 pub mod runtime;
@@ -36,6 +38,7 @@ pub mod translate;
 
 pub use agent::{Agent, AgentRunError, Registration};
 pub use config::AgentConfig;
+pub use http_client::HttpAgentApi;
 pub use runtime::{DockerRuntime, FakeRuntime, Runtime, RuntimeError};
 
 #[cfg(test)]

@@ -53,6 +53,12 @@ pub struct ServerArgs {
     /// Seconds between two runs of the registry's lifecycle policies (expiring images).
     #[arg(long, env = "GANTRY_REGISTRY_LIFECYCLE_INTERVAL")]
     pub registry_lifecycle_interval: Option<u64>,
+    /// The join token remote agents register with (default: a random one kept in DATA_DIR/agent-token).
+    #[arg(long, env = "GANTRY_AGENT_TOKEN", hide_env_values = true)]
+    pub agent_token: Option<String>,
+    /// Seconds after which a container instance whose agent was not heard from shows agentConnected=false.
+    #[arg(long, env = "GANTRY_AGENT_TIMEOUT")]
+    pub agent_timeout: Option<u64>,
 }
 
 /// The file form; every member optional.
@@ -73,6 +79,8 @@ struct FileConfig {
     registry_upload_expiry: Option<u64>,
     registry_lifecycle_interval: Option<u64>,
     access_keys: Option<Vec<AccessKey>>,
+    agent_token: Option<String>,
+    agent_timeout: Option<u64>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -98,6 +106,9 @@ pub struct ServerConfig {
     pub registry_gc_interval: std::time::Duration,
     pub registry_gc: gantry_registry::gc::GcOptions,
     pub registry_lifecycle_interval: std::time::Duration,
+    /// The join token of remote agents; `None`: generated once and kept in the data dir.
+    pub agent_token: Option<String>,
+    pub agent_timeout: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +121,10 @@ pub enum ConfigError {
     AccessKeys(String),
     #[error("invalid account id {0:?}: expected 12 digits")]
     Account(String),
+    #[error("invalid agent token: it must not be empty nor contain spaces")]
+    AgentToken,
+    #[error("invalid agent timeout 0: expected a number of seconds, at least 1")]
+    AgentTimeout,
 }
 
 fn parse_access_keys(s: &str) -> Result<Vec<(String, String)>, ConfigError> {
@@ -152,6 +167,17 @@ impl ServerConfig {
             .unwrap_or_else(|| "000000000000".into());
         if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ConfigError::Account(account));
+        }
+        let agent_token = args.agent_token.or(file.agent_token);
+        if agent_token
+            .as_deref()
+            .is_some_and(|t| t.is_empty() || t.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(ConfigError::AgentToken);
+        }
+        let agent_timeout = args.agent_timeout.or(file.agent_timeout).unwrap_or(60);
+        if agent_timeout == 0 {
+            return Err(ConfigError::AgentTimeout);
         }
         Ok(ServerConfig {
             listen: args
@@ -202,6 +228,175 @@ impl ServerConfig {
                     .unwrap_or(3600)
                     .max(1),
             ),
+            agent_token,
+            agent_timeout: std::time::Duration::from_secs(agent_timeout),
+        })
+    }
+}
+
+/// `gantry agent`: a remote agent that registers this host (or one virtual instance of it) with a server.
+#[derive(Args, Debug, Default)]
+pub struct AgentArgs {
+    /// The server's API endpoint, e.g. http://10.0.0.5:4566.
+    #[arg(long, env = "GANTRY_SERVER")]
+    pub server: Option<String>,
+    /// The cluster to register in.
+    #[arg(long, env = "GANTRY_CLUSTER", default_value = "default")]
+    pub cluster: String,
+    /// The server's join token (its --agent-token, or the contents of its DATA_DIR/agent-token).
+    #[arg(long, env = "GANTRY_AGENT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Where this agent keeps its identity; one per agent (several agents on a host need several).
+    #[arg(
+        long,
+        env = "GANTRY_AGENT_DATA_DIR",
+        default_value = "gantry-agent-data"
+    )]
+    pub data_dir: PathBuf,
+    /// CPU units to offer (1024 a core; default: all of the host's).
+    #[arg(long, env = "GANTRY_AGENT_CPU")]
+    pub cpu: Option<i64>,
+    /// Memory to offer in MiB (default: all of the host's).
+    #[arg(long, env = "GANTRY_AGENT_MEMORY")]
+    pub memory: Option<i64>,
+    /// An attribute of the container instance, `name=value` or `name` alone; repeatable
+    /// (e.g. --attribute ecs.availability-zone=us-east-1b).
+    #[arg(
+        long = "attribute",
+        env = "GANTRY_AGENT_ATTRIBUTES",
+        value_delimiter = ','
+    )]
+    pub attributes: Vec<String>,
+    /// The instance id to report as ec2InstanceId (default: a generated i-..., kept in the data dir).
+    #[arg(long, env = "GANTRY_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// The Docker engine to use, e.g. unix:///run/user/1000/podman/podman.sock (default: DOCKER_HOST or the
+    /// local socket).
+    #[arg(long, env = "GANTRY_DOCKER_HOST")]
+    pub docker_host: Option<String>,
+    /// Seconds the containers of a stopped task are kept before removal (ECS's default: 3 hours).
+    #[arg(long, env = "GANTRY_TASK_CLEANUP_WAIT")]
+    pub task_cleanup_wait: Option<u64>,
+    /// Log as JSON lines.
+    #[arg(long, env = "GANTRY_LOG_JSON")]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoteAgentConfig {
+    pub server: String,
+    pub token: String,
+    pub agent: gantry_agent::AgentConfig,
+    pub docker_host: Option<String>,
+    pub log_json: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentConfigError {
+    #[error("--server is required: the URL of the gantry server's API port, e.g. --server http://10.0.0.5:4566")]
+    MissingServer,
+    #[error("--token is required: the server's join token (its --agent-token, or the file agent-token in its data directory)")]
+    MissingToken,
+    #[error("--cluster must not be empty")]
+    Cluster,
+    #[error("invalid --{0} {1}: expected a positive number")]
+    Resource(&'static str, i64),
+    #[error("invalid --attribute {0:?}: {1}")]
+    Attribute(String, &'static str),
+    #[error("invalid --instance-id {0:?}: expected 1 to 255 letters, digits, '-', '_' or '.'")]
+    InstanceId(String),
+}
+
+fn attribute_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./@".contains(c))
+}
+
+fn attribute_value_ok(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 128
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./@: ".contains(c))
+}
+
+/// `name=value` or `name` (an attribute without a value, like the ECS agent's capabilities).
+pub fn parse_attribute(s: &str) -> Result<gantry_model::ecs::Attribute, AgentConfigError> {
+    let (name, value) = match s.split_once('=') {
+        Some((n, v)) => (n.trim(), Some(v.trim())),
+        None => (s.trim(), None),
+    };
+    if !attribute_name_ok(name) {
+        return Err(AgentConfigError::Attribute(
+            s.to_string(),
+            "the name must be 1 to 128 letters, digits, '-', '_', '.', '/' or '@'",
+        ));
+    }
+    if value.is_some_and(|v| !attribute_value_ok(v)) {
+        return Err(AgentConfigError::Attribute(
+            s.to_string(),
+            "the value must be 1 to 128 letters, digits, spaces, '-', '_', '.', '/', ':' or '@'",
+        ));
+    }
+    Ok(gantry_model::ecs::Attribute {
+        name: name.to_string(),
+        value: value.map(str::to_string),
+        ..Default::default()
+    })
+}
+
+impl RemoteAgentConfig {
+    pub fn load(args: AgentArgs) -> Result<RemoteAgentConfig, AgentConfigError> {
+        let server = args
+            .server
+            .filter(|s| !s.trim().is_empty())
+            .ok_or(AgentConfigError::MissingServer)?;
+        let token = args
+            .token
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .ok_or(AgentConfigError::MissingToken)?;
+        if args.cluster.trim().is_empty() {
+            return Err(AgentConfigError::Cluster);
+        }
+        for (flag, value) in [("cpu", args.cpu), ("memory", args.memory)] {
+            if let Some(v) = value.filter(|v| *v <= 0) {
+                return Err(AgentConfigError::Resource(flag, v));
+            }
+        }
+        if let Some(id) = &args.instance_id {
+            let ok = !id.is_empty()
+                && id.len() <= 255
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !ok {
+                return Err(AgentConfigError::InstanceId(id.clone()));
+            }
+        }
+        let attributes = args
+            .attributes
+            .iter()
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| parse_attribute(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut agent = gantry_agent::AgentConfig::new(args.cluster.trim(), args.data_dir);
+        agent.instance_id = args.instance_id;
+        agent.cpu = args.cpu;
+        agent.memory = args.memory;
+        agent.attributes = attributes;
+        if let Some(wait) = args.task_cleanup_wait {
+            agent.task_cleanup_wait = std::time::Duration::from_secs(wait);
+        }
+        Ok(RemoteAgentConfig {
+            server,
+            token,
+            agent,
+            docker_host: args.docker_host.filter(|h| !h.trim().is_empty()),
+            log_json: args.log_json,
         })
     }
 }
@@ -231,6 +426,84 @@ mod tests {
         );
         assert!(parse_access_keys("nocolon").is_err());
         assert!(parse_access_keys("a:").is_err());
+    }
+
+    #[test]
+    fn agent_flags() {
+        let args = AgentArgs {
+            server: Some("http://127.0.0.1:4566".into()),
+            token: Some("secret".into()),
+            cluster: "prod".into(),
+            data_dir: "a1".into(),
+            cpu: Some(2048),
+            attributes: vec!["ecs.availability-zone=us-east-1b".into(), "gpu".into()],
+            ..Default::default()
+        };
+        let c = RemoteAgentConfig::load(args).unwrap();
+        assert_eq!(c.agent.cluster, "prod");
+        assert_eq!(c.agent.cpu, Some(2048));
+        assert_eq!(c.agent.attributes[0].name, "ecs.availability-zone");
+        assert_eq!(c.agent.attributes[0].value.as_deref(), Some("us-east-1b"));
+        assert_eq!(c.agent.attributes[1].name, "gpu");
+        assert_eq!(c.agent.attributes[1].value, None);
+        let base = || AgentArgs {
+            server: Some("http://127.0.0.1:4566".into()),
+            token: Some("secret".into()),
+            cluster: "default".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            RemoteAgentConfig::load(AgentArgs {
+                server: None,
+                ..base()
+            }),
+            Err(AgentConfigError::MissingServer)
+        ));
+        assert!(matches!(
+            RemoteAgentConfig::load(AgentArgs {
+                token: Some(" ".into()),
+                ..base()
+            }),
+            Err(AgentConfigError::MissingToken)
+        ));
+        assert!(RemoteAgentConfig::load(AgentArgs {
+            memory: Some(0),
+            ..base()
+        })
+        .is_err());
+        for bad in ["=x", "a b=c", "zone=", "zone=a,b"] {
+            assert!(parse_attribute(bad).is_err(), "{bad}");
+        }
+        assert!(RemoteAgentConfig::load(AgentArgs {
+            instance_id: Some("i 1".into()),
+            ..base()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn agent_timeout_and_token() {
+        let c = ServerConfig::load(ServerArgs::default()).unwrap();
+        assert_eq!(c.agent_timeout, std::time::Duration::from_secs(60));
+        assert_eq!(c.agent_token, None);
+        let c = ServerConfig::load(ServerArgs {
+            agent_timeout: Some(3),
+            agent_token: Some("tok".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.agent_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(c.agent_token.as_deref(), Some("tok"));
+        assert!(ServerConfig::load(ServerArgs {
+            agent_timeout: Some(0),
+            ..Default::default()
+        })
+        .is_err());
+        assert!(ServerConfig::load(ServerArgs {
+            agent_token: Some("a b".into()),
+            ..Default::default()
+        })
+        .is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The embedded agent's transport: the agent protocol in-process, straight into the ECS and Logs services. A
-//! remote agent speaks the same [`AgentApi`] over HTTP; this is the same code path without the network.
+//! The server side of the agent protocol, straight into the ECS, Logs and ECR services. The embedded agent calls
+//! it in-process; the HTTP endpoints of remote agents (`agent_http`) call the same object, so both take one code
+//! path.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,9 +22,33 @@ pub struct Embedded {
     pub scope: Scope,
     /// The agent's registration and the ARN it got, to restore its container instance after an admin reset.
     pub registration: Mutex<Option<(RegisterRequest, String)>>,
+    /// Whether this object serves the embedded agent (one agent: it remembers its registration) or remote agents
+    /// (many: a remote agent re-registers by itself when its instance vanished).
+    pub embedded_agent: bool,
+    /// The longest a poll waits, shorter than the agent timeout so that a waiting agent stays connected.
+    pub max_wait: Duration,
 }
 
 impl Embedded {
+    pub fn new(
+        ecs: Arc<EcsService<RedbStore>>,
+        logs: Arc<LogsService<RedbStore>>,
+        ecr: Arc<EcrService<RedbStore>>,
+        scope: Scope,
+        embedded_agent: bool,
+        agent_timeout: Duration,
+    ) -> Embedded {
+        Embedded {
+            ecs,
+            logs,
+            ecr,
+            scope,
+            registration: Mutex::new(None),
+            embedded_agent,
+            max_wait: (agent_timeout / 2).max(Duration::from_millis(500)),
+        }
+    }
+
     /// After an admin reset the instance's record is gone (not INACTIVE): register it again under the same ARN so
     /// the embedded agent goes on as a fresh server's would. A user's deregistration is left alone.
     /// Returns whether it did.
@@ -53,8 +78,10 @@ impl Embedded {
 impl AgentApi for Embedded {
     async fn register(&self, req: RegisterRequest) -> Result<RegisterResponse, AgentError> {
         let response = self.ecs.agent_register(req.clone()).await?;
-        if let Ok(mut r) = self.registration.lock() {
-            *r = Some((req, response.container_instance_arn.clone()));
+        if self.embedded_agent {
+            if let Ok(mut r) = self.registration.lock() {
+                *r = Some((req, response.container_instance_arn.clone()));
+            }
         }
         Ok(response)
     }
@@ -65,7 +92,10 @@ impl AgentApi for Embedded {
         index: u64,
         wait: Duration,
     ) -> Result<DesiredState, AgentError> {
-        let state = self.ecs.agent_poll(arn, index, wait).await?;
+        let state = self
+            .ecs
+            .agent_poll(arn, index, wait.min(self.max_wait))
+            .await?;
         if !state.registered && self.restore_after_reset().await? {
             return self.ecs.agent_poll(arn, index, Duration::ZERO).await;
         }

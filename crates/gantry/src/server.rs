@@ -1,7 +1,7 @@
 //! `gantry server`: opens the store, builds the services, serves the edge and the admin endpoints, and runs the
 //! embedded agent.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -16,6 +16,7 @@ use gantry_logs::LogsService;
 use gantry_model::Scope;
 use gantry_store::{RedbStore, Store, Txn};
 
+use crate::agent_http::{self, AgentAuth, AgentHttp};
 use crate::config::ServerConfig;
 use crate::embedded::Embedded;
 
@@ -35,6 +36,8 @@ pub enum ServerError {
     Registry(#[from] gantry_registry::RegistryError),
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("cannot read or create the agent join token in {0}: {1}")]
+    AgentToken(String, std::io::Error),
 }
 
 #[derive(Clone)]
@@ -104,7 +107,7 @@ async fn reset(State(admin): State<Admin>) -> Response {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -128,7 +131,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         EcsConfig {
             account: config.account.clone(),
             region: config.region.clone(),
-            agent_timeout: Duration::from_secs(60),
+            agent_timeout: config.agent_timeout,
         },
     );
     ecs.clone().spawn_cleanup();
@@ -162,14 +165,24 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         },
         services,
     );
-    let embedded = config.agent.then(|| {
-        Arc::new(Embedded {
-            ecs: ecs.clone(),
-            logs: logs.clone(),
-            ecr: ecr.clone(),
-            scope: Scope::new(config.region.clone(), config.account.clone()),
-            registration: Mutex::new(None),
-        })
+    let scope = Scope::new(config.region.clone(), config.account.clone());
+    let adapter = |embedded_agent: bool| {
+        Arc::new(Embedded::new(
+            ecs.clone(),
+            logs.clone(),
+            ecr.clone(),
+            scope.clone(),
+            embedded_agent,
+            config.agent_timeout,
+        ))
+    };
+    let embedded = config.agent.then(|| adapter(true));
+    let (join_token, token_file) =
+        agent_http::join_token(config.agent_token.as_deref(), &config.data_dir)
+            .map_err(|e| ServerError::AgentToken(dir.clone(), e))?;
+    let remote_agents = Arc::new(AgentHttp {
+        api: adapter(false),
+        auth: AgentAuth::new(&join_token),
     });
     let admin = Admin {
         embedded: embedded.clone(),
@@ -187,6 +200,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
             config.registry_gc,
         ))
         .merge(gantry_registry::router(registry))
+        .merge(agent_http::router(remote_agents))
         .merge(edge.router());
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -204,6 +218,14 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         config.region
     );
     tracing::info!(%addr, data_dir = %dir, "listening");
+    match &token_file {
+        Some(path) => tracing::info!(
+            file = %path.display(),
+            "remote agents join with the token in this file: gantry agent --server http://{addr} --token \"$(cat {})\"",
+            path.display()
+        ),
+        None => tracing::info!("remote agents join with the configured --agent-token"),
+    }
 
     if let Some(embedded) = &embedded {
         let mut agent_config =
