@@ -66,7 +66,9 @@ pub(crate) struct Seen<'a> {
 
 impl Seen<'_> {
     pub(crate) fn is_connected(&self, instance_arn: &str) -> bool {
-        self.seen_snapshot().is_connected(instance_arn)
+        self.seen
+            .get(instance_arn)
+            .is_some_and(|t| self.now.saturating_duration_since(*t) < self.timeout)
     }
 }
 
@@ -137,14 +139,7 @@ impl<S: Store> EcsService<S> {
     }
 
     pub(crate) fn is_connected(&self, instance_arn: &str) -> bool {
-        self.seen
-            .lock()
-            .ok()
-            .and_then(|s| {
-                s.get(instance_arn)
-                    .map(|t| t.elapsed() < self.config.agent_timeout)
-            })
-            .unwrap_or(false)
+        self.seen_snapshot().is_connected(instance_arn)
     }
 
     async fn dispatch(&self, ctx: &RequestContext, op: &str, body: &[u8]) -> Result<Value> {
