@@ -30,6 +30,8 @@ pub struct TaskSummary {
     pub running: bool,
     /// Set while the task counts in its group (spread, distinctInstance, `task:group`): not stopped or stopping.
     pub group: Option<String>,
+    /// The task's group whatever its state (a service finds its tasks, stopped ones included, by it).
+    pub member_of: Option<String>,
     pub client_token: Option<String>,
 }
 
@@ -67,6 +69,7 @@ impl TaskSummary {
             memory,
             ports,
             running: last_status == status::RUNNING,
+            member_of: group.clone(),
             group: group.filter(|_| holds && desired_status != status::STOPPED),
             client_token,
         }
@@ -217,6 +220,8 @@ pub struct ClusterIndex {
     /// Task ids not STOPPED, per instance ARN (whether or not the instance is known).
     by_instance: HashMap<String, BTreeSet<String>>,
     client_tokens: HashMap<String, BTreeSet<String>>,
+    /// Task ids per group, stopped tasks included.
+    by_group: HashMap<String, BTreeSet<String>>,
 }
 
 impl ClusterIndex {
@@ -251,17 +256,26 @@ impl ClusterIndex {
 
     /// The ids of the tasks on `instance_arn` that are not STOPPED.
     pub fn tasks_on(&self, instance_arn: &str) -> Vec<String> {
-        self.by_instance
-            .get(instance_arn)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+        ids(&self.by_instance, instance_arn)
     }
 
     pub fn tasks_with_token(&self, token: &str) -> Vec<String> {
-        self.client_tokens
-            .get(token)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+        ids(&self.client_tokens, token)
+    }
+
+    /// The ids of the group's tasks, stopped ones included.
+    pub fn tasks_in_group(&self, group: &str) -> Vec<String> {
+        ids(&self.by_group, group)
+    }
+
+    /// The ARNs of the instances with this status.
+    pub fn instances_with_status(&self, status: &str) -> Vec<String> {
+        self.books
+            .iter()
+            .zip(&self.candidates)
+            .filter(|(b, _)| b.status == status)
+            .map(|(_, c)| c.id.clone())
+            .collect()
     }
 
     fn put_instance(&mut self, ci: &ContainerInstance) {
@@ -309,15 +323,7 @@ impl ClusterIndex {
     fn account(&mut self, id: &str, s: &TaskSummary, sign: i64) {
         if let Some(arn) = &s.instance {
             if s.holds {
-                let set = self.by_instance.entry(arn.clone()).or_default();
-                if sign > 0 {
-                    set.insert(id.to_string());
-                } else {
-                    set.remove(id);
-                    if set.is_empty() {
-                        self.by_instance.remove(arn);
-                    }
-                }
+                add_or_remove(&mut self.by_instance, arn, id, sign);
             }
             if let Some(&i) = self.position.get(arn) {
                 self.books[i].apply(s, sign);
@@ -325,15 +331,30 @@ impl ClusterIndex {
             }
         }
         if let Some(token) = &s.client_token {
-            let set = self.client_tokens.entry(token.clone()).or_default();
-            if sign > 0 {
-                set.insert(id.to_string());
-            } else {
-                set.remove(id);
-                if set.is_empty() {
-                    self.client_tokens.remove(token);
-                }
-            }
+            add_or_remove(&mut self.client_tokens, token, id, sign);
+        }
+        if let Some(group) = &s.member_of {
+            add_or_remove(&mut self.by_group, group, id, sign);
+        }
+    }
+}
+
+fn ids(map: &HashMap<String, BTreeSet<String>>, key: &str) -> Vec<String> {
+    map.get(key)
+        .map(|s| s.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Adds `id` under `key` (sign > 0) or removes it, dropping emptied keys.
+fn add_or_remove(map: &mut HashMap<String, BTreeSet<String>>, key: &str, id: &str, sign: i64) {
+    if sign > 0 {
+        map.entry(key.to_string())
+            .or_default()
+            .insert(id.to_string());
+    } else if let Some(set) = map.get_mut(key) {
+        set.remove(id);
+        if set.is_empty() {
+            map.remove(key);
         }
     }
 }
@@ -567,6 +588,10 @@ mod tests {
         assert!(index.with("r", "c", |c| c.tasks_on(arn)).is_empty());
         assert_eq!(
             index.with("r", "c", |c| c.tasks_with_token("tok")),
+            vec!["t1".to_string()]
+        );
+        assert_eq!(
+            index.with("r", "c", |c| c.tasks_in_group("service:web")),
             vec!["t1".to_string()]
         );
 

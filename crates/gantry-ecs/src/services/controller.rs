@@ -108,9 +108,10 @@ impl<S: Store> EcsService<S> {
         let now = time::now();
         let group = format!("service:{name}");
         let all_tasks: Vec<Versioned<TaskRecord>> = self
-            .cluster_tasks(region, cluster)
-            .into_iter()
-            .filter(|t| t.value.task.group.as_deref() == Some(group.as_str()))
+            .index
+            .with(region, cluster, |c| c.tasks_in_group(&group))
+            .iter()
+            .filter_map(|id| self.repo.get(&keys::task(region, cluster, id)))
             .collect();
         let deployment_ids: Vec<String> = record.deployments.iter().map(|d| d.id.clone()).collect();
         let ours = |t: &TaskRecord| {
@@ -141,11 +142,8 @@ impl<S: Store> EcsService<S> {
             .health_check_grace_period_seconds
             .unwrap_or(0) as f64;
         let draining: Vec<String> = self
-            .cluster_instances(region, cluster)
-            .into_iter()
-            .filter(|i| i.value.status == "DRAINING")
-            .map(|i| i.value.container_instance_arn)
-            .collect();
+            .index
+            .with(region, cluster, |c| c.instances_with_status("DRAINING"));
         let mut lost: Vec<&Versioned<TaskRecord>> = Vec::new();
         let mut unhealthy: Vec<String> = Vec::new();
         let mut live: Vec<ServiceTask> = Vec::new();
