@@ -440,7 +440,7 @@ impl<S: Store> EcsService<S> {
         launch: &Launch,
         targets: Targets,
     ) -> Result<(Vec<TaskRecord>, Vec<Failure>)> {
-        let _placing = self.placement.lock().await;
+        let placing = self.placement.lock().await;
         let (region, cluster) = (scope.region.as_str(), launch.cluster.as_str());
         if let Some(token) = &launch.client_token {
             let earlier: Vec<TaskRecord> = self
@@ -549,6 +549,11 @@ impl<S: Store> EcsService<S> {
             })
         };
         let Placed { created, failures } = placed?;
+        // The index holds the new tasks already, so the next placement may go on while these commit (and their
+        // commits share a disk sync). A client token keeps the lock: a retry must find these tasks in the store.
+        if launch.client_token.is_none() {
+            drop(placing);
+        }
         let mut txn = Txn::new();
         for r in &created {
             txn = txn.put(keys::task(region, cluster, r.task.id()), encode(r));
