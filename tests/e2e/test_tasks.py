@@ -32,6 +32,7 @@ def test_run_count_tags_and_describe(ecs, family):
         group="group:one",
         tags=[{"key": "k", "value": "v"}],
         propagateTags="TASK_DEFINITION",
+        enableECSManagedTags=True,
     )
     tasks = out["tasks"]
     try:
@@ -47,7 +48,7 @@ def test_run_count_tags_and_describe(ecs, family):
         ecs.get_waiter("tasks_running").wait(tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         described = ecs.describe_tasks(tasks=arns, include=["TAGS"])["tasks"]
         assert {t["lastStatus"] for t in described} == {"RUNNING"}
-        assert sorted((x["key"], x["value"]) for x in described[0]["tags"]) == [("from", "taskdef"), ("k", "v")]
+        assert sorted((x["key"], x["value"]) for x in described[0]["tags"]) == [("aws:ecs:clusterName", "default"), ("from", "taskdef"), ("k", "v")]
         # Tags only with include=TAGS.
         assert not ecs.describe_tasks(tasks=arns[:1])["tasks"][0].get("tags")
         listed = ecs.list_tasks(family=family, startedBy="tests")["taskArns"]

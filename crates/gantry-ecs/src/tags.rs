@@ -150,7 +150,14 @@ impl<S: Store> EcsService<S> {
         let after = self
             .edit_resource_tags(scope, arn, &|existing| merge(existing, tags.clone()))
             .await?;
-        validate(&after)?;
+        // Tags ECS adds itself (`aws:ecs:*`) do not count towards the limit.
+        let user_tags = after
+            .iter()
+            .filter(|t| !t.key.as_deref().unwrap_or("").starts_with("aws:"))
+            .count();
+        if user_tags > 50 {
+            return Err(invalid("A resource can have at most 50 tags"));
+        }
         Ok(json!({}))
     }
 

@@ -34,6 +34,7 @@ struct RunTaskInput {
     started_by: Option<String>,
     tags: Vec<Tag>,
     task_definition: Option<String>,
+    #[serde(rename = "enableECSManagedTags", alias = "enableEcsManagedTags")]
     enable_ecs_managed_tags: bool,
     enable_execute_command: bool,
     propagate_tags: Option<String>,

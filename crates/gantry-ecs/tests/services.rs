@@ -323,6 +323,34 @@ mod controller {
                         .containers
                         .iter()
                         .any(|c| c.image.as_deref() == Some("crash"));
+                    // Runs, and exits a second later (the agent notices an exit only at its next look).
+                    let crash_late = t
+                        .containers
+                        .iter()
+                        .any(|c| c.image.as_deref() == Some("crash-late"));
+                    if crash_late && t.desired_status == "RUNNING" && t.last_status == "PENDING" {
+                        let now = gantry_model::time::now();
+                        let running = TaskStateChange {
+                            task_arn: t.task_arn.clone(),
+                            last_status: "RUNNING".into(),
+                            started_at: Some(now),
+                            ..Default::default()
+                        };
+                        let _ = ecs2.agent_report(&arn2, running).await;
+                        let (ecs3, arn3, task_arn) =
+                            (ecs2.clone(), arn2.clone(), t.task_arn.clone());
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            let exited = TaskStateChange {
+                                task_arn,
+                                last_status: "STOPPED".into(),
+                                stop_code: Some("EssentialContainerExited".into()),
+                                ..Default::default()
+                            };
+                            let _ = ecs3.agent_report(&arn3, exited).await;
+                        });
+                        continue;
+                    }
                     let next = match (t.desired_status.as_str(), t.last_status.as_str()) {
                         ("RUNNING", "PENDING" | "PROVISIONING") if crash => {
                             Some(("STOPPED", Some("EssentialContainerExited")))
@@ -484,5 +512,84 @@ mod controller {
             call(&ecs, "ListServices", json!({})).await.unwrap()["serviceArns"],
             json!([])
         );
+    }
+
+    /// A task whose container runs for a moment and exits is not a healthy task: the old task stays, the rollout
+    /// does not complete, and the circuit breaker fails the deployment.
+    #[tokio::test]
+    async fn a_task_that_exits_soon_after_running_trips_the_circuit_breaker() {
+        let ecs = setup().await;
+        ecs.clone().spawn_service_controller();
+        agent(&ecs).await;
+        call(
+            &ecs,
+            "CreateService",
+            json!({"serviceName": "api", "taskDefinition": "web:1", "desiredCount": 1,
+                   "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}),
+        )
+        .await
+        .unwrap();
+        wait_for(&ecs, "api", "steady state", |s| steady(s, 1)).await;
+        let old = call(&ecs, "ListTasks", json!({"serviceName": "api"}))
+            .await
+            .unwrap()["taskArns"][0]
+            .clone();
+        call(&ecs, "RegisterTaskDefinition", json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "crash-late", "memory": 64}]})).await.unwrap();
+        call(
+            &ecs,
+            "UpdateService",
+            json!({"service": "api", "taskDefinition": "web:3"}),
+        )
+        .await
+        .unwrap();
+        for _ in 0..300 {
+            let s = describe(&ecs, "api").await;
+            let state = s["deployments"][0]["rolloutState"].clone();
+            assert_ne!(state, "COMPLETED", "a crashing deployment completed: {s}");
+            if state == "FAILED" {
+                let running = call(&ecs, "ListTasks", json!({"serviceName": "api"}))
+                    .await
+                    .unwrap();
+                assert_eq!(running["taskArns"], json!([old]));
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the circuit breaker did not fail the deployment");
+    }
+
+    /// After a restart no agent has been heard from yet: the service's tasks are not taken for lost (and stopped)
+    /// before the agent timeout has passed.
+    #[tokio::test]
+    async fn a_restart_does_not_take_every_task_for_lost() {
+        let store = Arc::new(RedbStore::in_memory().unwrap());
+        let before = EcsService::new(store.clone(), EcsConfig::default());
+        call(&before, "CreateCluster", json!({"clusterName": "default"}))
+            .await
+            .unwrap();
+        let td = json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "img", "memory": 64}]});
+        call(&before, "RegisterTaskDefinition", td).await.unwrap();
+        let controller = before.clone().spawn_service_controller();
+        agent(&before).await;
+        call(
+            &before,
+            "CreateService",
+            json!({"serviceName": "api", "taskDefinition": "web:1", "desiredCount": 2}),
+        )
+        .await
+        .unwrap();
+        wait_for(&before, "api", "steady state", |s| steady(s, 2)).await;
+        controller.abort();
+
+        // The same store, a new server whose agent has not come back yet.
+        let after = EcsService::new(store, EcsConfig::default());
+        after.clone().spawn_service_controller();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let listed = call(&after, "ListTasks", json!({"serviceName": "api"}))
+            .await
+            .unwrap();
+        assert_eq!(listed["taskArns"].as_array().unwrap().len(), 2, "{listed}");
+        let s = describe(&after, "api").await;
+        assert!(steady(&s, 2), "{s}");
     }
 }

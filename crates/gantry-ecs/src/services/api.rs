@@ -40,6 +40,7 @@ struct CreateServiceInput {
     scheduling_strategy: Option<String>,
     deployment_controller: Option<DeploymentController>,
     tags: Vec<Tag>,
+    #[serde(rename = "enableECSManagedTags", alias = "enableEcsManagedTags")]
     enable_ecs_managed_tags: bool,
     propagate_tags: Option<String>,
     enable_execute_command: bool,
@@ -64,6 +65,7 @@ struct UpdateServiceInput {
     force_new_deployment: bool,
     health_check_grace_period_seconds: Option<i64>,
     enable_execute_command: Option<bool>,
+    #[serde(rename = "enableECSManagedTags", alias = "enableEcsManagedTags")]
     enable_ecs_managed_tags: Option<bool>,
     propagate_tags: Option<String>,
     load_balancers: Option<Vec<Value>>,

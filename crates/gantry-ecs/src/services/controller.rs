@@ -30,9 +30,15 @@ pub const RESYNC: Duration = Duration::from_secs(1);
 /// The stop reason of a task the scheduler replaces because its health checks failed.
 const UNHEALTHY_REASON: &str = "Task failed container health checks.";
 
+/// Seconds a task without container health checks must have been RUNNING before it counts as healthy. An agent
+/// notices an exited container only at its next look (about a second later): a task whose container exits at once
+/// is RUNNING that long, and counting it healthy would stop the old tasks for it, complete the rollout and keep
+/// the circuit breaker from ever seeing the failures.
+pub const STABLE_AFTER_SECS: f64 = 3.0;
+
 /// How a task of the service counts for its rollout: healthy once RUNNING with its container health checks
-/// passing (or none defined).
-fn task_state(t: &TaskRecord) -> TaskState {
+/// passing, or, without checks, once it has been RUNNING for [`STABLE_AFTER_SECS`].
+fn task_state(t: &TaskRecord, now: f64) -> TaskState {
     let task = &t.task;
     if task.desired_status == status::STOPPED {
         return TaskState::Stopping;
@@ -41,9 +47,13 @@ fn task_state(t: &TaskRecord) -> TaskState {
         return TaskState::Starting;
     }
     let has_checks = t.containers.iter().any(|c| c.health_check.is_some());
-    TaskState::Running {
-        healthy: !has_checks || task.health_status.as_deref() == Some("HEALTHY"),
-    }
+    let healthy = if has_checks {
+        task.health_status.as_deref() == Some("HEALTHY")
+    } else {
+        task.started_at
+            .is_none_or(|started| now - started >= STABLE_AFTER_SECS)
+    };
+    TaskState::Running { healthy }
 }
 
 /// Whether a stopped task failed (the circuit breaker counts these), rather than being stopped by the scheduler
@@ -60,10 +70,16 @@ impl<S: Store> EcsService<S> {
     /// Runs the controller until the process ends.
     pub fn spawn_service_controller(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            let started = std::time::Instant::now();
             loop {
                 let _ = tokio::time::timeout(RESYNC, self.services_changed.notified()).await;
+                // Agents get a whole agent timeout after a (re)start to be heard from again.
+                let judge_unseen = started.elapsed() >= self.config.agent_timeout;
                 for (region, cluster, name) in self.all_services() {
-                    if let Err(e) = self.reconcile_service(&region, &cluster, &name).await {
+                    if let Err(e) = self
+                        .reconcile_service(&region, &cluster, &name, judge_unseen)
+                        .await
+                    {
                         tracing::warn!(service = %name, error = %e, "service reconcile failed");
                     }
                 }
@@ -90,12 +106,28 @@ impl<S: Store> EcsService<S> {
         out
     }
 
+    /// Whether an instance's tasks count as lost: its agent was heard from since this server started but not
+    /// within the agent timeout, or (`judge_unseen`, once the server has run a whole agent timeout) never. Right
+    /// after a restart nobody has been heard from yet; that alone must not stop every service task.
+    fn instance_lost(&self, instance_arn: &str, judge_unseen: bool) -> bool {
+        if self.is_connected(instance_arn) {
+            return false;
+        }
+        judge_unseen
+            || self
+                .seen
+                .lock()
+                .map(|seen| seen.contains_key(instance_arn))
+                .unwrap_or(true)
+    }
+
     /// One pass over one service.
     pub(crate) async fn reconcile_service(
         &self,
         region: &str,
         cluster: &str,
         name: &str,
+        judge_unseen: bool,
     ) -> Result<()> {
         let Some(current) = self
             .repo
@@ -157,7 +189,9 @@ impl<S: Store> EcsService<S> {
                 .container_instance_arn
                 .clone()
                 .unwrap_or_default();
-            if !self.is_connected(&instance) && t.value.task.desired_status == status::RUNNING {
+            if self.instance_lost(&instance, judge_unseen)
+                && t.value.task.desired_status == status::RUNNING
+            {
                 lost.push(t);
                 continue;
             }
@@ -173,7 +207,7 @@ impl<S: Store> EcsService<S> {
             let mut task = ServiceTask {
                 id: t.value.task.id().to_string(),
                 deployment: t.value.task.started_by.clone().unwrap_or_default(),
-                state: task_state(&t.value),
+                state: task_state(&t.value, now),
             };
             // Tasks on a draining instance are replaced like those of an older deployment.
             if draining.contains(&instance) && task.state != TaskState::Stopping {
@@ -197,7 +231,7 @@ impl<S: Store> EcsService<S> {
         let primary = record.primary().cloned();
         let primary_id = primary.as_ref().map(|p| p.id.clone()).unwrap_or_default();
         let desired = if daemon {
-            self.daemon_desired_count(&scope, cluster, &record)
+            self.daemon_desired_count(&scope, cluster, &record, judge_unseen)
         } else {
             record.service.desired_count.max(0) as u32
         };
@@ -448,7 +482,13 @@ impl<S: Store> EcsService<S> {
     }
 
     /// A DAEMON service wants one task on every active, connected instance its memberOf constraints select.
-    fn daemon_desired_count(&self, scope: &Scope, cluster: &str, record: &ServiceRecord) -> u32 {
+    fn daemon_desired_count(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        record: &ServiceRecord,
+        judge_unseen: bool,
+    ) -> u32 {
         let definition_constraints = record
             .primary()
             .and_then(|p| self.resolve_task_definition(scope, &p.task_definition).ok())
@@ -466,7 +506,7 @@ impl<S: Store> EcsService<S> {
             .filter(|i| {
                 let ci = &i.value;
                 ci.status == "ACTIVE"
-                    && self.is_connected(&ci.container_instance_arn)
+                    && !self.instance_lost(&ci.container_instance_arn, judge_unseen)
                     && placement.selects(&crate::placement::facts(ci))
             })
             .count() as u32
@@ -488,4 +528,52 @@ fn end_deployment(d: &mut DeploymentRecord, now: f64) {
 /// The account id in an ARN (`arn:aws:ecs:{region}:{account}:...`).
 fn account_of(arn: &str) -> String {
     arn.split(':').nth(4).unwrap_or("000000000000").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gantry_model::ecs::{ContainerDefinition, HealthCheck};
+
+    fn running(started_at: f64, health_check: bool, health_status: Option<&str>) -> TaskRecord {
+        let mut t = TaskRecord::default();
+        t.task.last_status = status::RUNNING.into();
+        t.task.desired_status = status::RUNNING.into();
+        t.task.started_at = Some(started_at);
+        t.task.health_status = health_status.map(String::from);
+        t.containers = vec![ContainerDefinition {
+            health_check: health_check.then(HealthCheck::default),
+            ..Default::default()
+        }];
+        t
+    }
+
+    #[test]
+    fn a_task_without_checks_is_healthy_once_it_has_run_a_while() {
+        let t = running(100.0, false, None);
+        // Just RUNNING: its container may have exited already without the agent knowing.
+        assert_eq!(task_state(&t, 100.5), TaskState::Running { healthy: false });
+        assert_eq!(
+            task_state(&t, 100.0 + STABLE_AFTER_SECS),
+            TaskState::Running { healthy: true }
+        );
+        let mut stopping = t.clone();
+        stopping.task.desired_status = status::STOPPED.into();
+        assert_eq!(task_state(&stopping, 200.0), TaskState::Stopping);
+        let mut pending = t.clone();
+        pending.task.last_status = "PENDING".into();
+        assert_eq!(task_state(&pending, 200.0), TaskState::Starting);
+    }
+
+    #[test]
+    fn a_task_with_checks_is_healthy_when_they_pass() {
+        assert_eq!(
+            task_state(&running(100.0, true, Some("HEALTHY")), 100.1),
+            TaskState::Running { healthy: true }
+        );
+        assert_eq!(
+            task_state(&running(100.0, true, Some("UNKNOWN")), 500.0),
+            TaskState::Running { healthy: false }
+        );
+    }
 }

@@ -108,6 +108,8 @@ pub struct Service {
     pub deployment_controller: Option<DeploymentController>,
     pub tags: Vec<Tag>,
     pub created_by: Option<String>,
+    /// ECS spells it with a capital ECS on the wire (the older records were stored as `enableEcsManagedTags`).
+    #[serde(rename = "enableECSManagedTags", alias = "enableEcsManagedTags")]
     pub enable_ecs_managed_tags: bool,
     pub propagate_tags: Option<String>,
     pub enable_execute_command: bool,
