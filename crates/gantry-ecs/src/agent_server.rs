@@ -275,7 +275,10 @@ impl<S: Store> EcsService<S> {
             .index
             .with(region, cluster, |c| c.tasks_on(arn))
             .iter()
-            .filter_map(|id| self.repo.get::<TaskRecord>(&keys::task(region, cluster, id)))
+            .filter_map(|id| {
+                self.repo
+                    .get::<TaskRecord>(&keys::task(region, cluster, id))
+            })
             .filter(|t| !t.value.task.is_stopped())
             .map(|t| task_spec(&t.value, cluster))
             .collect();

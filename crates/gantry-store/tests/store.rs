@@ -195,15 +195,23 @@ async fn observers_see_every_change_after_their_snapshot_before_the_txn_returns(
     );
     assert_eq!(snapshot.len(), 1);
     assert_eq!(snapshot[0].key, "/o/before");
-    s.txn(Txn::new().put("/o/a", b"1".to_vec()).put("/other", b"x".to_vec()))
-        .await
-        .unwrap();
+    s.txn(
+        Txn::new()
+            .put("/o/a", b"1".to_vec())
+            .put("/other", b"x".to_vec()),
+    )
+    .await
+    .unwrap();
     // Already applied when the txn returns: no waiting.
     assert_eq!(seen.lock().unwrap().len(), 1);
     s.txn(Txn::new().delete("/o/a")).await.unwrap();
-    s.txn(Txn::new().compare(Compare::absent("/o/before")).put("/o/no", b"1".to_vec()))
-        .await
-        .unwrap();
+    s.txn(
+        Txn::new()
+            .compare(Compare::absent("/o/before"))
+            .put("/o/no", b"1".to_vec()),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         *seen.lock().unwrap(),
         vec![
