@@ -69,7 +69,8 @@ def free_port():
 class Gantry:
     """One `gantry server` process; restartable on the same port and data dir."""
 
-    def __init__(self, binary, data_dir, log_path, port, extra_args=(), env=None, admin=True):
+    def __init__(self, binary, data_dir, log_path, port, extra_args=(), env=None, admin=True, host="127.0.0.1"):
+        self.host = host  # the address it listens on and is reached at
         self.extra_args = list(extra_args)
         self.admin = admin
         self.env = env
@@ -77,7 +78,7 @@ class Gantry:
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.port = port
-        self.endpoint = f"http://127.0.0.1:{port}"
+        self.endpoint = f"http://{host}:{port}"
         self.proc = None
 
     def url(self, path):
@@ -92,7 +93,7 @@ class Gantry:
             self.proc = subprocess.Popen(
                 [
                     str(self.binary), "server",
-                    "--listen", f"127.0.0.1:{self.port}",
+                    "--listen", f"{self.host}:{self.port}",
                     "--data-dir", str(self.data_dir),
                     *(["--enable-admin"] if self.admin else []),
                     *self.extra_args,
