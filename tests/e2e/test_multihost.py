@@ -659,9 +659,6 @@ def test_daemon_service_runs_one_task_per_instance(cluster, sleeper):
     assert not set(running_on(cluster.hosts[2].arn())) & {t["taskArn"] for t in running_service_tasks(ecs, not_zone_3)}
 
 
-@pytest.mark.xfail(reason="a DAEMON service's desiredCount stays 0: services/controller.rs computes the daemon's "
-                          "count (daemon_desired_count) for the rollout but never stores it in the service",
-                   strict=True)
 def test_a_daemon_service_s_desired_count_is_its_instance_count(cluster, sleeper):
     ecs = cluster.ecs
     daemon = unique("daemon")
@@ -670,9 +667,6 @@ def test_a_daemon_service_s_desired_count_is_its_instance_count(cluster, sleeper
     wait_for(lambda: describe_service(ecs, daemon)["desiredCount"] == 3, 5, "desiredCount 3")
 
 
-@pytest.mark.xfail(reason="deleting a DAEMON service leaves its tasks running and the service DRAINING for ever: "
-                          "services/controller.rs's daemon_desired_count ignores that the service is DRAINING",
-                   strict=True)
 def test_deleting_a_daemon_service_stops_its_tasks(cluster, sleeper):
     # In a cluster of its own (one more agent in the third host), which goes away with its agent afterwards.
     ecs = cluster.ecs

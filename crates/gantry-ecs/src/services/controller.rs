@@ -230,7 +230,8 @@ impl<S: Store> EcsService<S> {
             .unwrap_or((100, 200));
         let primary = record.primary().cloned();
         let primary_id = primary.as_ref().map(|p| p.id.clone()).unwrap_or_default();
-        let desired = if daemon {
+        // A deleted (DRAINING) DAEMON service wants nothing, like any other.
+        let desired = if daemon && record.service.status != service_status::DRAINING {
             self.daemon_desired_count(&scope, cluster, &record, judge_unseen)
         } else {
             record.service.desired_count.max(0) as u32
@@ -309,6 +310,10 @@ impl<S: Store> EcsService<S> {
                 .join(" ")
         };
         let before = record.clone();
+        // ECS shows a DAEMON service's desiredCount as the number of instances it runs on.
+        if daemon {
+            record.service.desired_count = desired as i64;
+        }
         if !started_ids.is_empty() {
             record.add_event(
                 format!(
