@@ -27,7 +27,7 @@ fn agent_error(e: EcsError) -> AgentError {
 }
 
 /// `(region, cluster, id)` of a container instance ARN.
-fn instance_parts(arn: &str) -> Result<(String, String, String), AgentError> {
+pub(crate) fn instance_parts(arn: &str) -> Result<(String, String, String), AgentError> {
     let parsed = Arn::parse(arn)
         .ok_or_else(|| AgentError::fatal(format!("invalid container instance ARN {arn}")))?;
     let rest = parsed

@@ -6,47 +6,37 @@ use std::time::Duration;
 
 use gantry_store::{Store, Txn};
 
-use crate::records::TaskRecord;
-use crate::repo::{Repo, Versioned};
-use crate::EcsService;
+use crate::index::TaskSummary;
+use crate::{keys, EcsService};
 
 /// How long a STOPPED task stays visible.
 pub const STOPPED_TASK_RETENTION: Duration = Duration::from_secs(3600);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Whether a task is to be forgotten at `now` (epoch seconds): STOPPED for longer than `retention`.
-pub fn is_expired(t: &TaskRecord, now: f64, retention: Duration) -> bool {
-    t.task.is_stopped()
-        && t.task
-            .stopped_at
+pub fn is_expired(t: &TaskSummary, now: f64, retention: Duration) -> bool {
+    !t.holds
+        && t.stopped_at
             .is_some_and(|s| now - s > retention.as_secs_f64())
 }
 
 impl<S: Store> EcsService<S> {
-    /// Deletes every task STOPPED for longer than the retention; returns how many.
+    /// Deletes the tasks stopped longer than the retention ago, found in the index (no record is decoded).
     pub async fn forget_stopped_tasks(&self, now: f64) -> Result<usize, crate::EcsError> {
-        // Task keys of every region: `/ecs/{region}/tasks/{cluster}/{id}`.
-        let records: Vec<Versioned<TaskRecord>> = self
-            .repo
-            .store
-            .range("/ecs/")
-            .into_iter()
-            .filter(|kv| kv.key.split('/').nth(3) == Some("tasks"))
-            .filter_map(Repo::<S>::decode)
-            .collect();
-        let keys: Vec<&str> = records
-            .iter()
-            .filter(|r| is_expired(&r.value, now, STOPPED_TASK_RETENTION))
-            .map(|r| r.kv.key.as_str())
-            .collect();
-        if !keys.is_empty() {
-            let txn = keys.iter().fold(Txn::new(), |txn, k| txn.delete(*k));
+        let expired = self
+            .index
+            .find_tasks(|t| is_expired(t, now, STOPPED_TASK_RETENTION));
+        if !expired.is_empty() {
+            let txn = expired
+                .iter()
+                .fold(Txn::new(), |txn, (region, cluster, id)| {
+                    txn.delete(keys::task(region, cluster, id))
+                });
             self.repo.commit(txn).await?;
         }
-        Ok(keys.len())
+        Ok(expired.len())
     }
 
-    /// Runs [`Self::forget_stopped_tasks`] every minute.
     pub fn spawn_cleanup(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_EVERY);
@@ -62,17 +52,12 @@ impl<S: Store> EcsService<S> {
 
 #[cfg(test)]
 mod tests {
-    use gantry_model::ecs::Task;
-
     use super::*;
 
-    fn task(last: &str, stopped_at: Option<f64>) -> TaskRecord {
-        TaskRecord {
-            task: Task {
-                last_status: last.into(),
-                stopped_at,
-                ..Default::default()
-            },
+    fn task(last: &str, stopped_at: Option<f64>) -> TaskSummary {
+        TaskSummary {
+            holds: last != "STOPPED",
+            stopped_at,
             ..Default::default()
         }
     }

@@ -9,16 +9,21 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use gantry_model::ecs::{status, ContainerInstance};
-use gantry_scheduler::{Candidate, PortSet};
+use gantry_scheduler::{
+    attribute_values, Candidate, PlacementRequest, PlacementStrategy, PortSet, Prepared,
+    SpreadField,
+};
 use gantry_store::{Event, EventKind, Store};
 use serde::Deserialize;
 
 use crate::records::TaskRecord;
-use crate::{placement, resources};
+use crate::{placement, resources, services};
 
-/// What one task takes from its instance and how the query language sees it.
+/// What one task takes from its instance, how the query language sees it, and what the service controller and
+/// the stopped-task expiry read of it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskSummary {
     pub instance: Option<String>,
@@ -33,58 +38,96 @@ pub struct TaskSummary {
     /// The task's group whatever its state (a service finds its tasks, stopped ones included, by it).
     pub member_of: Option<String>,
     pub client_token: Option<String>,
+    pub started_by: Option<String>,
+    /// Desired STOPPED.
+    pub stopping: bool,
+    pub health_status: Option<String>,
+    /// Some container has a health check.
+    pub health_checks: bool,
+    pub started_at: Option<f64>,
+    pub stopped_at: Option<f64>,
+    /// Stopped by a failure rather than by a user or the scheduler (the circuit breaker counts these).
+    pub failed: bool,
+}
+
+/// The members of a task record a summary reads, by their wire names.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Head {
+    container_instance_arn: Option<String>,
+    last_status: String,
+    desired_status: String,
+    group: Option<String>,
+    started_by: Option<String>,
+    health_status: Option<String>,
+    started_at: Option<f64>,
+    stopped_at: Option<f64>,
+    stop_code: Option<String>,
+    stopped_reason: Option<String>,
+}
+
+/// What a summary reads of a record besides its `task`.
+struct Reserved {
+    cpu: i64,
+    memory: i64,
+    ports: Vec<(u16, bool)>,
+    health_checks: bool,
+    client_token: Option<String>,
 }
 
 impl TaskSummary {
     pub fn of(r: &TaskRecord) -> TaskSummary {
         let t = &r.task;
+        let head = Head {
+            container_instance_arn: t.container_instance_arn.clone(),
+            last_status: t.last_status.clone(),
+            desired_status: t.desired_status.clone(),
+            group: t.group.clone(),
+            started_by: t.started_by.clone(),
+            health_status: t.health_status.clone(),
+            started_at: t.started_at,
+            stopped_at: t.stopped_at,
+            stop_code: t.stop_code.clone(),
+            stopped_reason: t.stopped_reason.clone(),
+        };
         TaskSummary::new(
-            t.container_instance_arn.clone(),
-            &t.last_status,
-            &t.desired_status,
-            t.group.clone(),
-            r.reserved_cpu,
-            r.reserved_memory,
-            r.host_ports(),
-            r.client_token.clone(),
+            head,
+            Reserved {
+                cpu: r.reserved_cpu,
+                memory: r.reserved_memory,
+                ports: r.host_ports(),
+                health_checks: r.containers.iter().any(|c| c.health_check.is_some()),
+                client_token: r.client_token.clone(),
+            },
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        instance: Option<String>,
-        last_status: &str,
-        desired_status: &str,
-        group: Option<String>,
-        cpu: i64,
-        memory: i64,
-        ports: Vec<(u16, bool)>,
-        client_token: Option<String>,
-    ) -> TaskSummary {
-        let holds = last_status != status::STOPPED;
+    fn new(head: Head, reserved: Reserved) -> TaskSummary {
+        let holds = head.last_status != status::STOPPED;
+        let stopping = head.desired_status == status::STOPPED;
         TaskSummary {
-            instance,
+            instance: head.container_instance_arn,
             holds,
-            cpu,
-            memory,
-            ports,
-            running: last_status == status::RUNNING,
-            member_of: group.clone(),
-            group: group.filter(|_| holds && desired_status != status::STOPPED),
-            client_token,
+            cpu: reserved.cpu,
+            memory: reserved.memory,
+            ports: reserved.ports,
+            running: head.last_status == status::RUNNING,
+            member_of: head.group.clone(),
+            group: head.group.filter(|_| holds && !stopping),
+            client_token: reserved.client_token,
+            started_by: head.started_by,
+            stopping,
+            health_status: head.health_status,
+            health_checks: reserved.health_checks,
+            started_at: head.started_at,
+            stopped_at: head.stopped_at,
+            failed: !holds
+                && services::is_failure(head.stop_code.as_deref(), head.stopped_reason.as_deref()),
         }
     }
 
     /// From a stored record, reading only the members the summary needs (cheaper than a whole `TaskRecord`).
     fn from_json(bytes: &[u8]) -> Option<TaskSummary> {
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase", default)]
-        struct Head {
-            container_instance_arn: Option<String>,
-            last_status: String,
-            desired_status: String,
-            group: Option<String>,
-        }
         #[derive(Deserialize, Default)]
         #[serde(rename_all = "camelCase", default)]
         struct Mapping {
@@ -95,6 +138,7 @@ impl TaskSummary {
         #[serde(rename_all = "camelCase", default)]
         struct Container {
             port_mappings: Vec<Mapping>,
+            health_check: Option<serde::de::IgnoredAny>,
         }
         #[derive(Deserialize, Default)]
         #[serde(rename_all = "camelCase", default)]
@@ -116,14 +160,14 @@ impl TaskSummary {
             })
             .collect();
         Some(TaskSummary::new(
-            r.task.container_instance_arn,
-            &r.task.last_status,
-            &r.task.desired_status,
-            r.task.group,
-            r.reserved_cpu,
-            r.reserved_memory,
-            ports,
-            r.client_token,
+            r.task,
+            Reserved {
+                cpu: r.reserved_cpu,
+                memory: r.reserved_memory,
+                ports,
+                health_checks: r.containers.iter().any(|c| c.health_check.is_some()),
+                client_token: r.client_token,
+            },
         ))
     }
 }
@@ -131,6 +175,10 @@ impl TaskSummary {
 /// The bookkeeping of one instance, beside its placement view.
 struct Instance {
     status: String,
+    /// ACTIVE: takes new tasks.
+    active: bool,
+    /// When its agent was last heard from by this server (kept in memory: a poll is not worth a write).
+    last_seen: Option<Instant>,
     registered_cpu: i64,
     registered_memory: i64,
     reserved_ports: Vec<(u16, bool)>,
@@ -145,6 +193,8 @@ impl Instance {
     fn new(ci: &ContainerInstance, c: &mut Candidate) -> Instance {
         let mut i = Instance {
             status: String::new(),
+            active: false,
+            last_seen: None,
             registered_cpu: 0,
             registered_memory: 0,
             reserved_ports: Vec::new(),
@@ -161,6 +211,7 @@ impl Instance {
     /// Takes the record's registration and facts; the task bookkeeping stays.
     fn update(&mut self, ci: &ContainerInstance, c: &mut Candidate) {
         self.status = ci.status.clone();
+        self.active = ci.status == "ACTIVE";
         self.registered_cpu = resources::registered_integer(ci, "CPU");
         self.registered_memory = resources::registered_integer(ci, "MEMORY");
         self.reserved_ports = resources::reserved_ports(ci).collect();
@@ -222,21 +273,73 @@ pub struct ClusterIndex {
     client_tokens: HashMap<String, BTreeSet<String>>,
     /// Task ids per group, stopped tasks included.
     by_group: HashMap<String, BTreeSet<String>>,
+    /// Placement's numbers kept between plans (see `Prepared`): per group, its tasks on each instance in
+    /// `candidates` order; per attribute, each instance's value numbered. Built when a placement first needs
+    /// them; the group columns follow every task change, the attribute columns are dropped when an instance
+    /// changes.
+    group_columns: HashMap<String, Vec<u32>>,
+    attribute_columns: HashMap<String, Vec<u32>>,
 }
 
+/// Group columns kept at most; past that they are built again as placements need them.
+const MAX_GROUP_COLUMNS: usize = 64;
+
 impl ClusterIndex {
-    /// Every instance as a placement candidate, `agent_connected` only when ACTIVE and `connected`. The slice is
-    /// the index's own: placement changes it in place, and [`ClusterIndex::put_task`] of the placed tasks then
-    /// sets it right.
-    pub fn candidates(&mut self, connected: impl Fn(&str) -> bool) -> &mut [Candidate] {
+    /// Every instance as a placement candidate, `agent_connected` only when ACTIVE and heard from within
+    /// `timeout` of `now`, with the numbers placement would otherwise derive for `request`. The slice is the
+    /// index's own: placement changes it in place, and [`ClusterIndex::put_task`] of the placed tasks then sets
+    /// it right. O(instances) array work; O(instances) map lookups when a column has to be built.
+    pub fn prepare(
+        &mut self,
+        request: &PlacementRequest,
+        now: Instant,
+        timeout: Duration,
+    ) -> (&mut [Candidate], Prepared<'_>) {
+        let since = now.checked_sub(timeout);
         for (c, b) in self.candidates.iter_mut().zip(&self.books) {
-            c.facts.agent_connected = b.status == "ACTIVE" && connected(&c.id);
+            // Heard from within the timeout (a timeout longer than the clock's past counts every sighting).
+            c.facts.agent_connected = b.active
+                && b.last_seen
+                    .is_some_and(|t| since.is_none_or(|since| t > since));
         }
-        &mut self.candidates
+        if !self.group_columns.contains_key(&request.group) {
+            if self.group_columns.len() >= MAX_GROUP_COLUMNS {
+                self.group_columns.clear();
+            }
+            let column = self
+                .candidates
+                .iter()
+                .map(|c| c.facts.group_tasks(&request.group))
+                .collect();
+            self.group_columns.insert(request.group.clone(), column);
+        }
+        for s in &request.strategies {
+            if let PlacementStrategy::Spread(SpreadField::Attribute(name)) = s {
+                if !self.attribute_columns.contains_key(name) {
+                    let column = attribute_values(&self.candidates, name);
+                    self.attribute_columns.insert(name.clone(), column);
+                }
+            }
+        }
+        let prepared = Prepared {
+            group_tasks: self.group_columns.get(&request.group).map(Vec::as_slice),
+            attribute_values: Some(&self.attribute_columns),
+        };
+        (&mut self.candidates, prepared)
     }
 
-    pub fn len(&self) -> usize {
-        self.candidates.len()
+    /// Records that the instance's agent was heard from at `now`.
+    pub fn mark_seen(&mut self, arn: &str, now: Instant) {
+        if let Some(&i) = self.position.get(arn) {
+            self.books[i].last_seen = Some(now);
+        }
+    }
+
+    /// When the instance's agent was last heard from by this server.
+    pub fn last_seen(&self, arn: &str) -> Option<Instant> {
+        self.position
+            .get(arn)
+            .and_then(|&i| self.books[i].last_seen)
     }
 
     pub fn candidate(&self, position: usize) -> &Candidate {
@@ -245,9 +348,7 @@ impl ClusterIndex {
 
     /// Whether the instance is ACTIVE (takes new tasks).
     pub fn is_active(&self, position: usize) -> bool {
-        self.books
-            .get(position)
-            .is_some_and(|b| b.status == "ACTIVE")
+        self.books.get(position).is_some_and(|b| b.active)
     }
 
     pub fn position(&self, arn: &str) -> Option<usize> {
@@ -263,9 +364,19 @@ impl ClusterIndex {
         ids(&self.client_tokens, token)
     }
 
-    /// The ids of the group's tasks, stopped ones included.
-    pub fn tasks_in_group(&self, group: &str) -> Vec<String> {
-        ids(&self.by_group, group)
+    /// The group's tasks, stopped ones included, with their summaries.
+    pub fn group_summaries(&self, group: &str) -> Vec<(String, TaskSummary)> {
+        self.by_group
+            .get(group)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| Some((id.clone(), self.tasks.get(id)?.clone())))
+            .collect()
+    }
+
+    /// Whether any instance takes new tasks.
+    pub fn any_active(&self) -> bool {
+        self.books.iter().any(|b| b.active)
     }
 
     /// The ARNs of the instances with this status.
@@ -280,6 +391,7 @@ impl ClusterIndex {
 
     fn put_instance(&mut self, ci: &ContainerInstance) {
         let arn = &ci.container_instance_arn;
+        self.attribute_columns.clear();
         if let Some(&i) = self.position.get(arn) {
             self.books[i].update(ci, &mut self.candidates[i]);
             return;
@@ -293,6 +405,7 @@ impl ClusterIndex {
             }
         }
         inst.refresh(&mut candidate);
+        self.group_columns.clear();
         self.position.insert(arn.clone(), self.books.len());
         self.books.push(inst);
         self.candidates.push(candidate);
@@ -304,6 +417,8 @@ impl ClusterIndex {
         };
         self.books.swap_remove(i);
         self.candidates.swap_remove(i);
+        self.group_columns.clear();
+        self.attribute_columns.clear();
         if let Some(moved) = self.candidates.get(i) {
             self.position.insert(moved.id.clone(), i);
         }
@@ -326,8 +441,14 @@ impl ClusterIndex {
                 add_or_remove(&mut self.by_instance, arn, id, sign);
             }
             if let Some(&i) = self.position.get(arn) {
-                self.books[i].apply(s, sign);
-                self.books[i].refresh(&mut self.candidates[i]);
+                let books = &mut self.books[i];
+                books.apply(s, sign);
+                books.refresh(&mut self.candidates[i]);
+                if let Some(g) = &s.group {
+                    if let Some(column) = self.group_columns.get_mut(g) {
+                        column[i] = books.groups.get(g).copied().unwrap_or(0);
+                    }
+                }
             }
         }
         if let Some(token) = &s.client_token {
@@ -437,6 +558,20 @@ impl Index {
         self.clusters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// `(region, cluster, task id)` of every task, in every cluster, whose summary satisfies `f`.
+    pub fn find_tasks(&self, f: impl Fn(&TaskSummary) -> bool) -> Vec<(String, String, String)> {
+        let clusters = self.lock();
+        let mut out = Vec::new();
+        for ((region, cluster), c) in clusters.iter() {
+            for (id, t) in &c.tasks {
+                if f(t) {
+                    out.push((region.clone(), cluster.clone(), id.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// Runs `f` on one cluster's index (an empty one when the cluster has nothing yet). Do not write to the store
     /// inside `f`: the store's observer takes the same lock.
     pub fn with<T>(
@@ -486,6 +621,23 @@ mod tests {
     }
 
     #[test]
+    fn the_light_decoding_reads_what_the_controller_needs() {
+        let mut r = record("ci", "STOPPED", "STOPPED", 5000);
+        r.task.started_by = Some("ecs-svc/1".into());
+        r.task.health_status = Some("UNHEALTHY".into());
+        r.task.started_at = Some(10.5);
+        r.task.stopped_at = Some(20.25);
+        r.task.stop_code = Some("EssentialContainerExited".into());
+        r.containers[0].health_check = Some(Default::default());
+        let s = TaskSummary::from_json(&encode(&r)).unwrap();
+        assert_eq!(s, TaskSummary::of(&r));
+        assert!(s.failed && s.health_checks && s.stopping && !s.holds);
+        assert_eq!((s.started_at, s.stopped_at), (Some(10.5), Some(20.25)));
+        r.task.stop_code = Some("UserInitiated".into());
+        assert!(!TaskSummary::of(&r).failed);
+    }
+
+    #[test]
     fn the_light_decoding_agrees_with_the_record() {
         for (last, desired) in [
             ("PENDING", "RUNNING"),
@@ -531,10 +683,19 @@ mod tests {
             .txn(Txn::new().put("/ecs/r/instances/c/i1", encode(&instance(arn))))
             .await
             .unwrap();
+        // The candidate, after checking that placement's group column agrees with its facts.
         let view = |index: &Index| {
             index.with("r", "c", |c| {
-                let all = c.candidates(|_| true);
+                let req = PlacementRequest {
+                    group: "service:web".into(),
+                    ..Default::default()
+                };
+                let (all, prepared) = c.prepare(&req, Instant::now(), Duration::from_secs(1));
                 assert_eq!(all.len(), 1);
+                assert_eq!(
+                    prepared.group_tasks,
+                    Some(&[all[0].facts.group_tasks("service:web")][..])
+                );
                 all[0].clone()
             })
         };
@@ -590,15 +751,19 @@ mod tests {
             index.with("r", "c", |c| c.tasks_with_token("tok")),
             vec!["t1".to_string()]
         );
+        let in_group = index.with("r", "c", |c| c.group_summaries("service:web"));
+        assert_eq!(in_group.len(), 1);
+        assert_eq!(in_group[0].0, "t1");
+        assert!(!in_group[0].1.holds && in_group[0].1.stopping);
         assert_eq!(
-            index.with("r", "c", |c| c.tasks_in_group("service:web")),
-            vec!["t1".to_string()]
+            index.find_tasks(|t| !t.holds),
+            vec![("r".to_string(), "c".to_string(), "t1".to_string())]
         );
 
         store
             .txn(Txn::new().delete("/ecs/r/instances/c/i1"))
             .await
             .unwrap();
-        index.with("r", "c", |c| assert!(c.candidates(|_| true).is_empty()));
+        index.with("r", "c", |c| assert!(c.candidates.is_empty()));
     }
 }

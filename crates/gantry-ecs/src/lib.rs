@@ -23,8 +23,7 @@ mod task_definitions;
 mod tasks;
 mod validate;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gantry_aws::{AwsError, JsonService, RequestContext, ServiceFuture};
@@ -57,21 +56,6 @@ impl Default for EcsConfig {
     }
 }
 
-/// When agents were last heard from, read under one lock.
-pub(crate) struct Seen<'a> {
-    seen: std::sync::MutexGuard<'a, HashMap<String, Instant>>,
-    now: Instant,
-    timeout: Duration,
-}
-
-impl Seen<'_> {
-    pub(crate) fn is_connected(&self, instance_arn: &str) -> bool {
-        self.seen
-            .get(instance_arn)
-            .is_some_and(|t| self.now.saturating_duration_since(*t) < self.timeout)
-    }
-}
-
 /// The ECS API over a store.
 pub struct EcsService<S> {
     repo: Repo<S>,
@@ -79,8 +63,6 @@ pub struct EcsService<S> {
     /// Placement reads what instances have left and then writes tasks; one at a time so two calls cannot both
     /// take the last free resources. (One server: with several servers this becomes a lease.)
     placement: tokio::sync::Mutex<()>,
-    /// When each container instance's agent was last heard from. Kept in memory: a poll is not worth a write.
-    seen: Mutex<HashMap<String, Instant>>,
     /// Instances and tasks of every cluster, as placement and the agent's poll read them.
     index: Arc<index::Index>,
     /// Wakes the service controller after a change it should act on.
@@ -96,7 +78,6 @@ impl<S: Store> EcsService<S> {
             repo: Repo { store },
             config,
             placement: tokio::sync::Mutex::new(()),
-            seen: Mutex::new(HashMap::new()),
             services_changed: tokio::sync::Notify::new(),
             launch_backoff: Default::default(),
         })
@@ -124,22 +105,23 @@ impl<S: Store> EcsService<S> {
     }
 
     pub(crate) fn mark_seen(&self, instance_arn: &str) {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.insert(instance_arn.to_string(), Instant::now());
+        if let Ok((region, cluster, _)) = agent_server::instance_parts(instance_arn) {
+            self.index.with(&region, &cluster, |c| {
+                c.mark_seen(instance_arn, Instant::now())
+            });
         }
     }
 
-    /// `is_connected` for many instances under one lock.
-    pub(crate) fn seen_snapshot(&self) -> Seen<'_> {
-        Seen {
-            seen: self.seen.lock().unwrap_or_else(|p| p.into_inner()),
-            now: Instant::now(),
-            timeout: self.config.agent_timeout,
-        }
+    /// When the instance's agent was last heard from by this server (`None`: not since it started).
+    pub(crate) fn last_seen(&self, instance_arn: &str) -> Option<Instant> {
+        let (region, cluster, _) = agent_server::instance_parts(instance_arn).ok()?;
+        self.index
+            .with(&region, &cluster, |c| c.last_seen(instance_arn))
     }
 
     pub(crate) fn is_connected(&self, instance_arn: &str) -> bool {
-        self.seen_snapshot().is_connected(instance_arn)
+        self.last_seen(instance_arn)
+            .is_some_and(|t| t.elapsed() < self.config.agent_timeout)
     }
 
     async fn dispatch(&self, ctx: &RequestContext, op: &str, body: &[u8]) -> Result<Value> {

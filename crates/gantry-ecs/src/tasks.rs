@@ -1,12 +1,16 @@
 //! RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
 
+use std::time::Instant;
+
 use gantry_aws::{paginate, parse_input};
 use gantry_model::ecs::{
     status, stop_code, Container, ContainerDefinition, Failure, KeyValuePair, PlacementConstraint,
     PlacementStrategy, Tag, TaskOverride, Unsupported,
 };
 use gantry_model::{new_id, time, Scope};
-use gantry_scheduler::{plan, plan_daemon, Candidate, Demand, PlacementRequest, Unplaced};
+use gantry_scheduler::{
+    plan, plan_daemon, plan_prepared, Candidate, Demand, PlacementRequest, Unplaced,
+};
 use gantry_store::{Store, Txn};
 use rand::SeedableRng;
 use serde::Deserialize;
@@ -409,14 +413,14 @@ impl<S: Store> EcsService<S> {
         scope: &Scope,
         launch: &Launch,
         index: &mut ClusterIndex,
-        positions: &[usize],
+        position: impl Fn(usize) -> usize,
         results: Vec<std::result::Result<gantry_scheduler::Placement, Unplaced>>,
         placed: &mut Placed,
     ) {
         for result in results {
             match result {
                 Ok(p) => {
-                    let candidate = index.candidate(positions[p.candidate]);
+                    let candidate = index.candidate(position(p.candidate));
                     let record = self.new_task(scope, launch, candidate, &p.dynamic_ports);
                     index.put_task(record.task.id(), Some(TaskSummary::of(&record)));
                     placed.created.push(record);
@@ -424,7 +428,7 @@ impl<S: Store> EcsService<S> {
                 Err(u) => {
                     let arn = u
                         .candidate
-                        .map(|i| index.candidate(positions[i]).id.clone())
+                        .map(|i| index.candidate(position(i)).id.clone())
                         .unwrap_or_default();
                     placed.failures.push(Failure::new(arn, u.reason()));
                 }
@@ -477,40 +481,36 @@ impl<S: Store> EcsService<S> {
             constraints: launch.placement.constraints.clone(),
         };
         let mut rng = rand::rngs::StdRng::from_entropy();
+        let (now, timeout) = (Instant::now(), self.config.agent_timeout);
         let placed = {
-            let seen = self.seen_snapshot();
-            let connected = |arn: &str| seen.is_connected(arn);
             self.index.with(region, cluster, |index| {
                 let mut placed = Placed::default();
-                let active: Vec<usize> = (0..index.len()).filter(|&i| index.is_active(i)).collect();
                 match targets {
-                    Targets::Cluster(_) | Targets::Daemon if active.is_empty() => {
+                    Targets::Cluster(_) | Targets::Daemon if !index.any_active() => {
                         return Err(invalid(NO_INSTANCES));
                     }
                     Targets::Cluster(count) => {
-                        let all = index.candidates(connected);
-                        let positions: Vec<usize> = (0..all.len()).collect();
-                        let results = plan(all, &request, count, &mut rng);
-                        self.record_placements(
-                            scope,
-                            launch,
-                            index,
-                            &positions,
-                            results,
-                            &mut placed,
-                        );
+                        let (all, prepared) = index.prepare(&request, now, timeout);
+                        let results = plan_prepared(all, &request, count, &mut rng, prepared);
+                        self.record_placements(scope, launch, index, |i| i, results, &mut placed);
                     }
                     Targets::Daemon => {
                         // Only instances that take tasks are considered; the others are no failure.
-                        let all = index.candidates(connected);
-                        let chosen: Vec<usize> = active
-                            .into_iter()
+                        let (all, _) = index.prepare(&request, now, timeout);
+                        let chosen: Vec<usize> = (0..all.len())
                             .filter(|&i| all[i].facts.agent_connected)
                             .collect();
                         let mut copies: Vec<Candidate> =
                             chosen.iter().map(|&i| all[i].clone()).collect();
                         let results = plan_daemon(&mut copies, &request, &mut rng);
-                        self.record_placements(scope, launch, index, &chosen, results, &mut placed);
+                        self.record_placements(
+                            scope,
+                            launch,
+                            index,
+                            |i| chosen[i],
+                            results,
+                            &mut placed,
+                        );
                     }
                     Targets::Instances(names) => {
                         // StartTask bypasses strategies and constraints; resources and ports still have to fit.
@@ -527,13 +527,14 @@ impl<S: Store> EcsService<S> {
                                 });
                             match arn.as_deref().and_then(|a| index.position(a)) {
                                 Some(i) if index.is_active(i) => {
-                                    let mut one = [index.candidates(connected)[i].clone()];
+                                    let mut one =
+                                        [index.prepare(&request, now, timeout).0[i].clone()];
                                     let results = plan(&mut one, &request, 1, &mut rng);
                                     self.record_placements(
                                         scope,
                                         launch,
                                         index,
-                                        &[i],
+                                        |_| i,
                                         results,
                                         &mut placed,
                                     );

@@ -26,9 +26,11 @@ impl Scope {
     }
 }
 
-/// A fresh 32-hex-digit id, as ECS uses for tasks and container instances.
+/// A fresh 32-hex-digit id, as ECS uses for tasks and container instances. Time-ordered (UUID v7, 74 random
+/// bits after the millisecond): new records then go to the end of the store's B-tree instead of dirtying a
+/// random page each, which makes a batch of new tasks several times cheaper to commit.
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    uuid::Uuid::now_v7().simple().to_string()
 }
 
 /// A parsed ARN: `arn:partition:service:region:account:resource`.

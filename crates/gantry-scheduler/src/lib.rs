@@ -17,6 +17,8 @@ pub use constraints::{PlacementConstraint, MAX_CONSTRAINTS};
 pub use error::InvalidPlacement;
 pub use facts::InstanceFacts;
 pub use fit::{Candidate, Demand, Placement, PlacementFailure};
-pub use plan::{plan, plan_daemon, PlacementRequest, Unplaced};
+pub use plan::{
+    attribute_values, plan, plan_daemon, plan_prepared, PlacementRequest, Prepared, Unplaced,
+};
 pub use ports::{PortSet, DYNAMIC_PORT_RANGE};
 pub use strategies::{BinpackField, PlacementStrategy, SpreadField, MAX_STRATEGIES};

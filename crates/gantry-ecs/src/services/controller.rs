@@ -4,13 +4,11 @@
 //! plan, starts and stops tasks, and writes the service's new state with compare-and-swap; a conflict just means
 //! the next pass sees newer facts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gantry_model::ecs::{
-    deployment_status, rollout_state, service_status, status, stop_code, Task,
-};
+use gantry_model::ecs::{deployment_status, rollout_state, service_status, stop_code};
 use gantry_model::{time, Scope};
 use gantry_store::{Store, Txn};
 
@@ -18,9 +16,10 @@ use super::api::start_deployment;
 use super::record::{service_deployment_status, DeploymentRecord, ServiceRecord};
 use super::rollout::{self, RolloutInput, ServiceTask, TaskState};
 use crate::error::Result;
+use crate::index::TaskSummary;
 use crate::placement::Placement;
 use crate::records::TaskRecord;
-use crate::repo::{encode, Versioned};
+use crate::repo::encode;
 use crate::tasks::request_stop;
 use crate::{keys, EcsService};
 
@@ -38,32 +37,29 @@ pub const STABLE_AFTER_SECS: f64 = 3.0;
 
 /// How a task of the service counts for its rollout: healthy once RUNNING with its container health checks
 /// passing, or, without checks, once it has been RUNNING for [`STABLE_AFTER_SECS`].
-fn task_state(t: &TaskRecord, now: f64) -> TaskState {
-    let task = &t.task;
-    if task.desired_status == status::STOPPED {
+fn task_state(t: &TaskSummary, now: f64) -> TaskState {
+    if t.stopping {
         return TaskState::Stopping;
     }
-    if task.last_status != status::RUNNING {
+    if !t.running {
         return TaskState::Starting;
     }
-    let has_checks = t.containers.iter().any(|c| c.health_check.is_some());
-    let healthy = if has_checks {
-        task.health_status.as_deref() == Some("HEALTHY")
+    let healthy = if t.health_checks {
+        t.health_status.as_deref() == Some("HEALTHY")
     } else {
-        task.started_at
+        t.started_at
             .is_none_or(|started| now - started >= STABLE_AFTER_SECS)
     };
     TaskState::Running { healthy }
 }
 
-/// Whether a stopped task failed (the circuit breaker counts these), rather than being stopped by the scheduler
-/// or a user.
-fn failed(task: &Task) -> bool {
-    task.last_status == status::STOPPED
-        && (matches!(
-            task.stop_code.as_deref(),
-            Some(stop_code::TASK_FAILED_TO_START) | Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
-        ) || task.stopped_reason.as_deref() == Some(UNHEALTHY_REASON))
+/// Whether a task stopped with this code and reason failed (the circuit breaker counts these), rather than being
+/// stopped by the scheduler or a user.
+pub(crate) fn is_failure(stop_code: Option<&str>, stopped_reason: Option<&str>) -> bool {
+    matches!(
+        stop_code,
+        Some(stop_code::TASK_FAILED_TO_START) | Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
+    ) || stopped_reason == Some(UNHEALTHY_REASON)
 }
 
 impl<S: Store> EcsService<S> {
@@ -113,12 +109,7 @@ impl<S: Store> EcsService<S> {
         if self.is_connected(instance_arn) {
             return false;
         }
-        judge_unseen
-            || self
-                .seen
-                .lock()
-                .map(|seen| seen.contains_key(instance_arn))
-                .unwrap_or(true)
+        judge_unseen || self.last_seen(instance_arn).is_some()
     }
 
     /// One pass over one service.
@@ -139,78 +130,68 @@ impl<S: Store> EcsService<S> {
         let scope = Scope::new(region, account_of(&record.service.service_arn));
         let now = time::now();
         let group = format!("service:{name}");
-        let all_tasks: Vec<Versioned<TaskRecord>> = self
+        // The index's summaries, not the records: a pass over a service of thousands of tasks decodes nothing.
+        let all_tasks: Vec<(String, TaskSummary)> = self
             .index
-            .with(region, cluster, |c| c.tasks_in_group(&group))
-            .iter()
-            .filter_map(|id| self.repo.get(&keys::task(region, cluster, id)))
-            .collect();
+            .with(region, cluster, |c| c.group_summaries(&group));
         let deployment_ids: Vec<String> = record.deployments.iter().map(|d| d.id.clone()).collect();
-        let ours = |t: &TaskRecord| {
-            t.task
-                .started_by
+        let ours = |t: &TaskSummary| {
+            t.started_by
                 .as_ref()
                 .is_some_and(|by| deployment_ids.contains(by))
         };
 
         // Failures per deployment, from the stopped tasks still kept.
-        let mut failures: HashMap<String, i64> = HashMap::new();
-        for t in all_tasks
-            .iter()
-            .filter(|t| ours(&t.value) && failed(&t.value.task))
-        {
+        let mut failures: HashMap<&str, i64> = HashMap::new();
+        for (_, t) in all_tasks.iter().filter(|(_, t)| ours(t) && t.failed) {
             *failures
-                .entry(t.value.task.started_by.clone().unwrap_or_default())
+                .entry(t.started_by.as_deref().unwrap_or_default())
                 .or_default() += 1;
         }
         for d in record.deployments.iter_mut() {
             d.failed_tasks = d
                 .failed_tasks
-                .max(failures.get(&d.id).copied().unwrap_or(0));
+                .max(failures.get(d.id.as_str()).copied().unwrap_or(0));
         }
 
         let grace = record
             .service
             .health_check_grace_period_seconds
             .unwrap_or(0) as f64;
-        let draining: Vec<String> = self
+        let draining: HashSet<String> = self
             .index
-            .with(region, cluster, |c| c.instances_with_status("DRAINING"));
-        let mut lost: Vec<&Versioned<TaskRecord>> = Vec::new();
-        let mut unhealthy: Vec<String> = Vec::new();
+            .with(region, cluster, |c| c.instances_with_status("DRAINING"))
+            .into_iter()
+            .collect();
+        let mut lost_instances: HashMap<&str, bool> = HashMap::new();
+        let mut lost: HashSet<&str> = HashSet::new();
+        let mut unhealthy: HashSet<&str> = HashSet::new();
         let mut live: Vec<ServiceTask> = Vec::new();
-        for t in all_tasks
-            .iter()
-            .filter(|t| ours(&t.value) && !t.value.task.is_stopped())
-        {
-            let instance = t
-                .value
-                .task
-                .container_instance_arn
-                .clone()
-                .unwrap_or_default();
-            if self.instance_lost(&instance, judge_unseen)
-                && t.value.task.desired_status == status::RUNNING
-            {
-                lost.push(t);
+        for (id, t) in all_tasks.iter().filter(|(_, t)| ours(t) && t.holds) {
+            let instance = t.instance.as_deref().unwrap_or_default();
+            let instance_lost = *lost_instances
+                .entry(instance)
+                .or_insert_with(|| self.instance_lost(instance, judge_unseen));
+            if instance_lost && !t.stopping {
+                lost.insert(id);
                 continue;
             }
             // Unhealthy after its grace period: replaced, and counted as a failure.
-            let started = t.value.task.started_at.unwrap_or(now);
-            if t.value.task.health_status.as_deref() == Some("UNHEALTHY")
-                && t.value.task.desired_status == status::RUNNING
+            let started = t.started_at.unwrap_or(now);
+            if t.health_status.as_deref() == Some("UNHEALTHY")
+                && !t.stopping
                 && now - started >= grace
             {
-                unhealthy.push(t.value.task.id().to_string());
+                unhealthy.insert(id);
                 continue;
             }
             let mut task = ServiceTask {
-                id: t.value.task.id().to_string(),
-                deployment: t.value.task.started_by.clone().unwrap_or_default(),
-                state: task_state(&t.value, now),
+                id: id.clone(),
+                deployment: t.started_by.clone().unwrap_or_default(),
+                state: task_state(t, now),
             };
             // Tasks on a draining instance are replaced like those of an older deployment.
-            if draining.contains(&instance) && task.state != TaskState::Stopping {
+            if draining.contains(instance) && task.state != TaskState::Stopping {
                 task.deployment = "draining".into();
             }
             live.push(task);
@@ -252,32 +233,41 @@ impl<S: Store> EcsService<S> {
             plan.start = 0;
         }
 
-        // Stop: the plan's tasks and the lost ones, in one transaction guarded on each task.
+        // Stop: the plan's tasks and the lost ones, in one transaction guarded on each task as it was decided on.
+        let summaries: HashMap<&str, &TaskSummary> =
+            all_tasks.iter().map(|(i, t)| (i.as_str(), t)).collect();
         let mut txn = Txn::new();
         let mut stopped_ids = Vec::new();
-        for t in all_tasks.iter() {
-            let id = t.value.task.id();
-            let is_lost = lost.iter().any(|l| l.value.task.id() == id);
-            let is_unhealthy = unhealthy.iter().any(|u| u == id);
-            if !(plan.stop.iter().any(|s| s == id) || is_lost || is_unhealthy) {
-                continue;
-            }
-            let mut stopped = t.value.clone();
-            let reason = if is_lost {
+        let to_stop = plan
+            .stop
+            .iter()
+            .map(String::as_str)
+            .chain(lost.iter().copied())
+            .chain(unhealthy.iter().copied());
+        for id in to_stop {
+            let Some(current) = self
+                .repo
+                .get::<TaskRecord>(&keys::task(region, cluster, id))
+                .filter(|t| summaries.get(id) == Some(&&TaskSummary::of(&t.value)))
+            else {
+                return Ok(()); // the task changed since the summary: the next pass decides again
+            };
+            let reason = if lost.contains(id) {
                 "Task stopped because its container instance lost its connection.".to_string()
-            } else if is_unhealthy {
+            } else if unhealthy.contains(id) {
                 UNHEALTHY_REASON.to_string()
             } else {
                 format!("Scaling activity initiated by (deployment {})", primary_id)
             };
+            let mut stopped = current.value.clone();
             request_stop(
                 &mut stopped,
                 stop_code::SERVICE_SCHEDULER_INITIATED,
                 &reason,
             );
             txn = txn
-                .compare(t.unchanged())
-                .put(t.kv.key.clone(), encode(&stopped));
+                .compare(current.unchanged())
+                .put(current.kv.key.clone(), encode(&stopped));
             stopped_ids.push(id.to_string());
         }
         if !stopped_ids.is_empty() && !self.repo.commit(txn).await? {
@@ -352,7 +342,7 @@ impl<S: Store> EcsService<S> {
         self.advance_deployments(&mut record, &live, complete, desired, now);
         if record.service.status == service_status::DRAINING
             && live.is_empty()
-            && all_tasks.iter().all(|t| t.value.task.is_stopped())
+            && all_tasks.iter().all(|(_, t)| !t.holds)
         {
             record.service.status = service_status::INACTIVE.into();
         }
@@ -538,9 +528,9 @@ fn account_of(arn: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gantry_model::ecs::{ContainerDefinition, HealthCheck};
+    use gantry_model::ecs::{status, ContainerDefinition, HealthCheck};
 
-    fn running(started_at: f64, health_check: bool, health_status: Option<&str>) -> TaskRecord {
+    fn running(started_at: f64, health_check: bool, health_status: Option<&str>) -> TaskSummary {
         let mut t = TaskRecord::default();
         t.task.last_status = status::RUNNING.into();
         t.task.desired_status = status::RUNNING.into();
@@ -550,7 +540,7 @@ mod tests {
             health_check: health_check.then(HealthCheck::default),
             ..Default::default()
         }];
-        t
+        TaskSummary::of(&t)
     }
 
     #[test]
@@ -563,10 +553,10 @@ mod tests {
             TaskState::Running { healthy: true }
         );
         let mut stopping = t.clone();
-        stopping.task.desired_status = status::STOPPED.into();
+        stopping.stopping = true;
         assert_eq!(task_state(&stopping, 200.0), TaskState::Stopping);
         let mut pending = t.clone();
-        pending.task.last_status = "PENDING".into();
+        pending.running = false;
         assert_eq!(task_state(&pending, 200.0), TaskState::Starting);
     }
 

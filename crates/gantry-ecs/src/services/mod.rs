@@ -8,3 +8,5 @@ mod launch;
 pub(crate) mod record;
 pub(crate) mod rollout;
 mod validate;
+
+pub(crate) use controller::is_failure;

@@ -3,14 +3,17 @@
 //! the strategies in order, each choosing among the instances the previous one left tied, and a random choice
 //! among what remains.
 //!
-//! Cost: O(candidates x (constraints + strategies)) once to set up, then per task O(eligible x strategies) with
-//! a few array reads per instance (O(1) when no strategy ranks, that is random only), plus the re-check of the
-//! one instance that took the task. This relies on two facts: within one plan an instance only loses resources
-//! and only gains tasks of the group, and only the instance that took a task changes. So an instance that cannot
-//! take the task stays unable for the rest of the plan (it could only gain the group's tasks by taking one), and
-//! the eligible set is computed once and shrinks.
+//! How the best instance is found fast enough for 10,000 instances and thousands of tasks per call: the
+//! instances that share every spread attribute value form a *cell*, in which the spread keys are the same for
+//! all; within a cell the instances are ordered by their own keys (binpack, spread by instance) and a random
+//! tag that breaks ties. A plan of `count` tasks only ever needs each cell's best `count` (an instance outside
+//! them is never better than one of them that has not been chosen yet, since only the chosen instance changes),
+//! so one pass keeps those, and each task then costs O(cells + log count): the cells' firsts compared with the
+//! spread counts filled in. This relies on two facts: within one plan an instance only loses resources and only
+//! gains tasks of the group, and only the instance that took a task changes. So an instance that cannot take the
+//! task stays unable for the rest of the plan (it could only gain the group's tasks by taking one).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use rand::Rng;
 
@@ -55,11 +58,34 @@ pub fn plan(
     count: usize,
     rng: &mut impl Rng,
 ) -> Vec<Result<Placement, Unplaced>> {
-    let mut planner = Planner::new(candidates, request);
+    plan_prepared(candidates, request, count, rng, Prepared::default())
+}
+
+/// Numbers about the candidates that `plan` would otherwise derive from their facts, for a caller that keeps
+/// them up to date between plans (as an index does): reading them is an array copy where deriving them is a
+/// map lookup per instance. Each must agree with the facts; what is `None` (or missing) is derived.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prepared<'a> {
+    /// `facts.group_tasks(request.group)` of every candidate, in candidate order.
+    pub group_tasks: Option<&'a [u32]>,
+    /// Per attribute name: every candidate's value of the attribute as a number, equal values as equal numbers
+    /// (having no value, or not having the attribute, is one more value).
+    pub attribute_values: Option<&'a HashMap<String, Vec<u32>>>,
+}
+
+/// `plan`, with some of its inputs precomputed.
+pub fn plan_prepared(
+    candidates: &mut [Candidate],
+    request: &PlacementRequest,
+    count: usize,
+    rng: &mut impl Rng,
+    prepared: Prepared<'_>,
+) -> Vec<Result<Placement, Unplaced>> {
+    let mut planner = Planner::new(candidates, request, count, prepared, rng);
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         match planner.choose(rng) {
-            Some(pos) => out.push(Ok(planner.place(pos, rng))),
+            Some(i) => out.push(Ok(planner.place(i, rng))),
             None => {
                 let unplaced = planner.unplaced();
                 out.resize(count, Err(unplaced));
@@ -132,29 +158,52 @@ struct Spread {
     counts: Vec<u32>,
 }
 
+/// An instance's place in its cell: its own key values (spread keys left at zero), a random tag, its index.
+type Rank = ([i64; MAX_STRATEGIES], u64, u32);
+
+/// Instances with the same values of every spread attribute, the best of them ordered.
+struct Cell {
+    /// The bucket of each spread, in `spreads` order.
+    buckets: Vec<u32>,
+    best: BTreeSet<Rank>,
+}
+
+enum Choice {
+    /// No strategy ranks (only `random`): any instance that can take the task, picked uniformly.
+    Random { eligible: Vec<u32> },
+    Ranked {
+        cells: Vec<Cell>,
+        cell_of: Vec<u32>,
+        seed: u64,
+    },
+}
+
 struct Planner<'a> {
     candidates: &'a mut [Candidate],
     request: &'a PlacementRequest,
     /// The strategies up to the first `random` (which leaves a random choice, as the final tie-break does).
     keys: Vec<Key>,
     spreads: Vec<Spread>,
-    /// Copies of what the ranking reads, kept in arrays for a tight loop.
-    cpu: Vec<i64>,
-    memory: Vec<i64>,
     group_tasks: Vec<u32>,
-    /// Indices of the instances that can take the next task, in no particular order.
-    eligible: Vec<u32>,
+    choice: Choice,
     closest: Option<(usize, PlacementFailure)>,
-    ties: Vec<u32>,
 }
 
 impl<'a> Planner<'a> {
-    fn new(candidates: &'a mut [Candidate], request: &'a PlacementRequest) -> Self {
-        let group = request.group.as_str();
-        let group_tasks: Vec<u32> = candidates
-            .iter()
-            .map(|c| c.facts.group_tasks(group))
-            .collect();
+    fn new(
+        candidates: &'a mut [Candidate],
+        request: &'a PlacementRequest,
+        count: usize,
+        prepared: Prepared<'_>,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let group_tasks: Vec<u32> = match prepared.group_tasks {
+            Some(counts) => counts.to_vec(),
+            None => candidates
+                .iter()
+                .map(|c| c.facts.group_tasks(&request.group))
+                .collect(),
+        };
         let mut keys = Vec::with_capacity(MAX_STRATEGIES);
         let mut spreads = Vec::new();
         for s in &request.strategies {
@@ -164,31 +213,100 @@ impl<'a> Planner<'a> {
                 PlacementStrategy::Binpack(BinpackField::Memory) => Key::Memory,
                 PlacementStrategy::Spread(SpreadField::Instance) => Key::Instance,
                 PlacementStrategy::Spread(SpreadField::Attribute(name)) => {
-                    spreads.push(spread(candidates, name, &group_tasks));
+                    let bucket = match prepared.attribute_values.and_then(|v| v.get(name)) {
+                        Some(values) => values.clone(),
+                        None => attribute_values(candidates, name),
+                    };
+                    spreads.push(Spread::new(bucket, &group_tasks));
                     Key::Bucket(spreads.len() - 1)
                 }
             };
             keys.push(key);
         }
+        let choice = if keys.is_empty() {
+            Choice::Random {
+                eligible: Vec::new(),
+            }
+        } else {
+            let cell_of = cells_of(&spreads, candidates.len());
+            Choice::Ranked {
+                cells: Vec::new(),
+                cell_of,
+                seed: rng.gen(),
+            }
+        };
         let mut planner = Planner {
-            cpu: candidates.iter().map(|c| c.cpu_remaining).collect(),
-            memory: candidates.iter().map(|c| c.memory_remaining).collect(),
             candidates,
             request,
             keys,
             spreads,
             group_tasks,
-            eligible: Vec::new(),
+            choice,
             closest: None,
-            ties: Vec::new(),
         };
-        for i in 0..planner.candidates.len() {
-            match planner.check(i) {
-                Ok(()) => planner.eligible.push(i as u32),
-                Err(f) => planner.note(i, f),
+        planner.admit_all(count.max(1));
+        planner
+    }
+
+    /// One pass over every instance: notes why those that cannot take the task cannot, and keeps those that
+    /// can (for a ranked choice, each cell's best `keep`).
+    fn admit_all(&mut self, keep: usize) {
+        let mut heaps: Vec<BinaryHeap<Rank>> = Vec::new();
+        for i in 0..self.candidates.len() {
+            if let Err(f) = self.check(i) {
+                self.note(i, f);
+                continue;
+            }
+            let rank = self.rank(i);
+            match &mut self.choice {
+                Choice::Random { eligible } => eligible.push(i as u32),
+                Choice::Ranked { cell_of, .. } => {
+                    let cell = cell_of[i] as usize;
+                    if heaps.len() <= cell {
+                        heaps.resize_with(cell + 1, BinaryHeap::new);
+                    }
+                    let heap = &mut heaps[cell];
+                    if heap.len() < keep {
+                        heap.push(rank);
+                    } else if heap.peek().is_some_and(|worst| rank < *worst) {
+                        heap.pop();
+                        heap.push(rank);
+                    }
+                }
             }
         }
-        planner
+        if let Choice::Ranked { cells, .. } = &mut self.choice {
+            for heap in heaps {
+                // Every member of a cell has the same buckets; an empty cell never comes first.
+                let buckets = match heap.peek() {
+                    Some(&(_, _, i)) => self.spreads.iter().map(|s| s.bucket[i as usize]).collect(),
+                    None => Vec::new(),
+                };
+                cells.push(Cell {
+                    buckets,
+                    best: heap.into_iter().collect(),
+                });
+            }
+        }
+    }
+
+    /// The instance's own key values and tag (a hash of its index with the plan's seed: random, yet fixed for
+    /// the plan, so that an instance keeps its place among its ties).
+    fn rank(&self, i: usize) -> Rank {
+        let Choice::Ranked { seed, .. } = self.choice else {
+            return ([0; MAX_STRATEGIES], 0, i as u32);
+        };
+        let c = &self.candidates[i];
+        let mut values = [0; MAX_STRATEGIES];
+        for (v, key) in values.iter_mut().zip(&self.keys) {
+            *v = match *key {
+                Key::Cpu => c.cpu_remaining,
+                Key::Memory => c.memory_remaining,
+                Key::Instance => self.group_tasks[i] as i64,
+                Key::Bucket(_) => 0,
+            };
+        }
+        (values, mix(seed ^ i as u64), i as u32)
     }
 
     /// Resources first, then the constraints in order.
@@ -229,57 +347,59 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The position in `eligible` of the instance to take the next task: each key narrows the instances the
-    /// previous ones left tied to those with its least value, then a random choice among the rest. The first
-    /// key takes one pass over the eligible instances, each later one a pass over the remaining ties; each pass
-    /// is a tight loop over one array. `None` when no instance can take the task.
-    fn choose(&mut self, rng: &mut impl Rng) -> Option<usize> {
-        if self.eligible.is_empty() {
-            return None;
-        }
-        if self.keys.is_empty() {
-            return Some(rng.gen_range(0..self.eligible.len()));
-        }
-        let mut ties = std::mem::take(&mut self.ties);
-        ties.clear();
-        for (n, key) in self.keys.iter().enumerate() {
-            let first = n == 0;
-            match *key {
-                Key::Cpu => narrow(&mut ties, &self.eligible, first, |i| self.cpu[i]),
-                Key::Memory => narrow(&mut ties, &self.eligible, first, |i| self.memory[i]),
-                Key::Instance => narrow(&mut ties, &self.eligible, first, |i| {
-                    self.group_tasks[i] as i64
-                }),
-                Key::Bucket(s) => {
-                    let s = &self.spreads[s];
-                    narrow(&mut ties, &self.eligible, first, |i| {
-                        s.counts[s.bucket[i] as usize] as i64
-                    })
-                }
+    /// The instance to take the next task, `None` when none can: the least rank over the cells' firsts, with
+    /// each cell's spread counts in their places.
+    fn choose(&self, rng: &mut impl Rng) -> Option<usize> {
+        match &self.choice {
+            Choice::Random { eligible } if eligible.is_empty() => None,
+            Choice::Random { eligible } => {
+                Some(eligible[rng.gen_range(0..eligible.len())] as usize)
             }
-            if ties.len() == 1 {
-                break;
-            }
+            Choice::Ranked { cells, .. } => cells
+                .iter()
+                .filter_map(|cell| {
+                    let &(mut values, tag, i) = cell.best.first()?;
+                    for (v, key) in values.iter_mut().zip(&self.keys) {
+                        if let Key::Bucket(s) = *key {
+                            *v = self.spreads[s].counts[cell.buckets[s] as usize] as i64;
+                        }
+                    }
+                    Some((values, tag, i))
+                })
+                .min()
+                .map(|(_, _, i)| i as usize),
         }
-        let pos = ties[rng.gen_range(0..ties.len())] as usize;
-        self.ties = ties;
-        Some(pos)
     }
 
-    /// Places a task on the eligible instance at `pos`, updating everything the next choice reads.
-    fn place(&mut self, pos: usize, rng: &mut impl Rng) -> Placement {
-        let i = self.eligible[pos] as usize;
+    /// Places a task on instance `i`, updating everything the next choice reads.
+    fn place(&mut self, i: usize, rng: &mut impl Rng) -> Placement {
+        let before = self.rank(i);
         let c = &mut self.candidates[i];
         let dynamic_ports = take(c, &self.request.demand, rng);
         add_group_task(c, &self.request.group);
-        self.cpu[i] = c.cpu_remaining;
-        self.memory[i] = c.memory_remaining;
         self.group_tasks[i] += 1;
         for s in &mut self.spreads {
             s.counts[s.bucket[i] as usize] += 1;
         }
-        if let Err(f) = self.check(i) {
-            self.eligible.swap_remove(pos);
+        let able = self.check(i);
+        let after = self.rank(i);
+        match &mut self.choice {
+            Choice::Random { eligible } => {
+                if able.is_err() {
+                    if let Some(pos) = eligible.iter().position(|&e| e as usize == i) {
+                        eligible.swap_remove(pos);
+                    }
+                }
+            }
+            Choice::Ranked { cells, cell_of, .. } => {
+                let best = &mut cells[cell_of[i] as usize].best;
+                best.remove(&before);
+                if able.is_ok() {
+                    best.insert(after);
+                }
+            }
+        }
+        if let Err(f) = able {
             self.note(i, f);
         }
         Placement {
@@ -289,59 +409,56 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// Keeps in `ties` (positions in `eligible`) those with the least `value`. With `first`, `ties` is empty and
-/// every eligible instance is a candidate.
-fn narrow(ties: &mut Vec<u32>, eligible: &[u32], first: bool, value: impl Fn(usize) -> i64) {
-    let mut best = i64::MAX;
-    if first {
-        for (pos, &i) in eligible.iter().enumerate() {
-            let v = value(i as usize);
-            if v < best {
-                best = v;
-                ties.clear();
-            }
-            if v == best {
-                ties.push(pos as u32);
-            }
+/// Numbers the cells: instances share a cell when they share the bucket of every spread. O(instances x spreads).
+fn cells_of(spreads: &[Spread], n: usize) -> Vec<u32> {
+    let Some((first, rest)) = spreads.split_first() else {
+        return vec![0; n];
+    };
+    let mut cell_of = first.bucket.clone();
+    for s in rest {
+        let values = s.counts.len() as u64;
+        let mut ids: HashMap<u64, u32> = HashMap::new();
+        for (cell, bucket) in cell_of.iter_mut().zip(&s.bucket) {
+            let next = ids.len() as u32;
+            *cell = *ids
+                .entry(*cell as u64 * values + *bucket as u64)
+                .or_insert(next);
         }
-    } else {
-        let mut kept = 0;
-        for n in 0..ties.len() {
-            let pos = ties[n];
-            let v = value(eligible[pos as usize] as usize);
-            if v < best {
-                best = v;
-                kept = 0;
-            }
-            if v == best {
-                ties[kept] = pos;
-                kept += 1;
-            }
-        }
-        ties.truncate(kept);
     }
+    cell_of
+}
+
+/// A 64-bit mixing function (splitmix64's finalizer): distinct inputs give unrelated outputs.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// Numbers the values of attribute `name` across the candidates (those without it, or without a value, share
-/// one) and counts the group's tasks per value.
-fn spread(candidates: &[Candidate], name: &str, group_tasks: &[u32]) -> Spread {
+/// one), as `Prepared::attribute_values` holds them.
+pub fn attribute_values(candidates: &[Candidate], name: &str) -> Vec<u32> {
     let mut ids: HashMap<Option<&str>, u32> = HashMap::new();
-    let mut counts = Vec::new();
-    let bucket = candidates
+    candidates
         .iter()
-        .zip(group_tasks)
-        .map(|(c, tasks)| {
+        .map(|c| {
             let value = c.facts.attributes.get(name).and_then(|v| v.as_deref());
             let next = ids.len() as u32;
-            let id = *ids.entry(value).or_insert(next);
-            if id == next {
-                counts.push(0);
-            }
-            counts[id as usize] += tasks;
-            id
+            *ids.entry(value).or_insert(next)
         })
-        .collect();
-    Spread { bucket, counts }
+        .collect()
+}
+
+impl Spread {
+    /// Counts the group's tasks per value.
+    fn new(bucket: Vec<u32>, group_tasks: &[u32]) -> Spread {
+        let values = bucket.iter().max().map_or(0, |m| *m as usize + 1);
+        let mut counts = vec![0; values];
+        for (b, tasks) in bucket.iter().zip(group_tasks) {
+            counts[*b as usize] += tasks;
+        }
+        Spread { bucket, counts }
+    }
 }
 
 #[cfg(test)]

@@ -414,3 +414,45 @@ fn daemon_one_task_per_selected_instance() {
     // Run again: nothing left to do but the instance without room.
     assert_eq!(plan_daemon(&mut cs, &req, &mut rng).len(), 1);
 }
+
+#[test]
+fn prepared_numbers_give_the_same_plan() {
+    let mut cs: Vec<Candidate> = (0..30)
+        .map(|i| {
+            instance(
+                &format!("i{i}"),
+                ["a", "b", "c", "d"][i % 4],
+                1000,
+                1000 + i as i64,
+            )
+        })
+        .collect();
+    cs[3].facts.attributes.remove("ecs.availability-zone");
+    for (i, c) in cs.iter_mut().enumerate().take(10) {
+        c.facts.task_groups.insert("g".into(), (i % 3) as u32);
+    }
+    let mut req = request("g", 100, 100);
+    req.strategies = vec![
+        spread_az(),
+        PlacementStrategy::Binpack(BinpackField::Memory),
+    ];
+    let group_tasks: Vec<u32> = cs.iter().map(|c| c.facts.group_tasks("g")).collect();
+    let values: HashMap<String, Vec<u32>> = [(
+        "ecs.availability-zone".to_string(),
+        // Any numbering will do as long as equal values share a number.
+        attribute_values(&cs, "ecs.availability-zone")
+            .iter()
+            .map(|v| 7 - v)
+            .collect(),
+    )]
+    .into();
+    let mut derived = cs.clone();
+    let a = plan(&mut derived, &req, 40, &mut StdRng::seed_from_u64(5));
+    let prepared = Prepared {
+        group_tasks: Some(&group_tasks),
+        attribute_values: Some(&values),
+    };
+    let b = plan_prepared(&mut cs, &req, 40, &mut StdRng::seed_from_u64(5), prepared);
+    assert_eq!(placed(&a), placed(&b));
+    assert_eq!(derived, cs);
+}
