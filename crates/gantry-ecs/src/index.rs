@@ -250,13 +250,38 @@ impl Instance {
     fn refresh(&self, c: &mut Candidate) {
         c.cpu_remaining = self.registered_cpu - self.held_cpu;
         c.memory_remaining = self.registered_memory - self.held_memory;
+        c.ports_used = self.ports();
+        c.facts.running_tasks_count = self.running;
+        c.facts.task_groups = self.groups.iter().map(|(g, n)| (g.clone(), *n)).collect();
+    }
+
+    /// `refresh`, for only what a task's summary touches: the cost of one task, not of all those on the instance.
+    fn refresh_for(&self, s: &TaskSummary, c: &mut Candidate) {
+        c.cpu_remaining = self.registered_cpu - self.held_cpu;
+        c.memory_remaining = self.registered_memory - self.held_memory;
+        if !s.ports.is_empty() {
+            c.ports_used = self.ports();
+        }
+        c.facts.running_tasks_count = self.running;
+        if let Some(g) = &s.group {
+            match (self.groups.get(g), c.facts.task_groups.get_mut(g)) {
+                (Some(n), Some(shown)) => *shown = *n,
+                (Some(n), None) => {
+                    c.facts.task_groups.insert(g.clone(), *n);
+                }
+                (None, _) => {
+                    c.facts.task_groups.remove(g);
+                }
+            }
+        }
+    }
+
+    fn ports(&self) -> PortSet {
         let mut ports = PortSet::default();
         for (port, udp) in self.reserved_ports.iter().chain(self.port_refs.keys()) {
             ports.insert(*port, *udp);
         }
-        c.ports_used = ports;
-        c.facts.running_tasks_count = self.running;
-        c.facts.task_groups = self.groups.iter().map(|(g, n)| (g.clone(), *n)).collect();
+        ports
     }
 }
 
@@ -443,7 +468,7 @@ impl ClusterIndex {
             if let Some(&i) = self.position.get(arn) {
                 let books = &mut self.books[i];
                 books.apply(s, sign);
-                books.refresh(&mut self.candidates[i]);
+                books.refresh_for(s, &mut self.candidates[i]);
                 if let Some(g) = &s.group {
                     if let Some(column) = self.group_columns.get_mut(g) {
                         column[i] = books.groups.get(g).copied().unwrap_or(0);
@@ -696,7 +721,12 @@ mod tests {
                     prepared.group_tasks,
                     Some(&[all[0].facts.group_tasks("service:web")][..])
                 );
-                all[0].clone()
+                let shown = all[0].clone();
+                // What the task-by-task updates show is what a recomputation from the bookkeeping gives.
+                let mut recomputed = shown.clone();
+                c.books[0].refresh(&mut recomputed);
+                assert_eq!(shown, recomputed);
+                shown
             })
         };
         let v = view(&index);

@@ -1,8 +1,15 @@
 //! JSON encoding without nulls: AWS omits unset members rather than sending `null`, and botocore's shape checks
 //! (and our store) are happier without them.
+//!
+//! [`to_value`] and [`to_vec`] drop nulls while serializing (see `SkipNulls`) instead of building a [`Value`] and
+//! running [`strip_nulls`] over it; the result is the same as `serde_json::to_value` followed by [`strip_nulls`].
+
+mod skip_nulls;
 
 use serde::Serialize;
 use serde_json::Value;
+
+use skip_nulls::SkipNulls;
 
 /// Removes `null` members from objects, recursively.
 pub fn strip_nulls(v: &mut Value) {
@@ -18,24 +25,21 @@ pub fn strip_nulls(v: &mut Value) {
 
 /// Serializes to a JSON value without nulls.
 pub fn to_value<T: Serialize>(t: &T) -> Value {
-    let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
-    strip_nulls(&mut v);
-    v
+    t.serialize(SkipNulls(serde_json::value::Serializer))
+        .unwrap_or(Value::Null)
 }
 
 /// Serializes to JSON bytes without nulls.
+///
+/// On failure this yields `null`, the encoding of [`to_value`]'s fallback.
 pub fn to_vec<T: Serialize>(t: &T) -> Vec<u8> {
-    serde_json::to_vec(&to_value(t)).unwrap_or_default()
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    match t.serialize(SkipNulls(&mut ser)) {
+        Ok(()) => out,
+        Err(_) => b"null".to_vec(),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strips_nested_nulls() {
-        let mut v = serde_json::json!({"a": null, "b": [{"c": null, "d": 1}], "e": {"f": null}});
-        strip_nulls(&mut v);
-        assert_eq!(v, serde_json::json!({"b": [{"d": 1}], "e": {}}));
-    }
-}
+mod tests;
