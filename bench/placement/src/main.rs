@@ -3,7 +3,7 @@
 //! stay PENDING where placement put them. Prints a Markdown table.
 //!
 //!   cargo run --release -p placement-bench -- [--instances 10000] [--tasks 1000000] [--services 100]
-//!       [--rate 1000] [--seconds 10]
+//!       [--rate 1000] [--seconds 10] [--callers 64]
 //!
 //! Half the tasks go through RunTask (count 10, several callers at once), half through services (the service
 //! controller places them); then RunTask calls of one task each are offered at `--rate` tasks/s for `--seconds`
@@ -37,7 +37,7 @@ fn args() -> Result<Args, String> {
         services: 100,
         rate: 1000,
         seconds: 10,
-        callers: 4,
+        callers: 64,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {

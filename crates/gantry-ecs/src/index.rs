@@ -292,7 +292,8 @@ pub struct ClusterIndex {
     candidates: Vec<Candidate>,
     books: Vec<Instance>,
     position: HashMap<String, usize>,
-    tasks: HashMap<String, TaskSummary>,
+    /// Shared so that a service's pass over thousands of tasks copies pointers, not summaries.
+    tasks: HashMap<String, Arc<TaskSummary>>,
     /// Task ids not STOPPED, per instance ARN (whether or not the instance is known).
     by_instance: HashMap<String, BTreeSet<String>>,
     client_tokens: HashMap<String, BTreeSet<String>>,
@@ -390,7 +391,7 @@ impl ClusterIndex {
     }
 
     /// The group's tasks, stopped ones included, with their summaries.
-    pub fn group_summaries(&self, group: &str) -> Vec<(String, TaskSummary)> {
+    pub fn group_summaries(&self, group: &str) -> Vec<(String, Arc<TaskSummary>)> {
         self.by_group
             .get(group)
             .into_iter()
@@ -456,7 +457,7 @@ impl ClusterIndex {
         }
         if let Some(new) = summary {
             self.account(id, &new, 1);
-            self.tasks.insert(id.to_string(), new);
+            self.tasks.insert(id.to_string(), Arc::new(new));
         }
     }
 

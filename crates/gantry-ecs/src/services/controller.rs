@@ -106,10 +106,15 @@ impl<S: Store> EcsService<S> {
     /// within the agent timeout, or (`judge_unseen`, once the server has run a whole agent timeout) never. Right
     /// after a restart nobody has been heard from yet; that alone must not stop every service task.
     fn instance_lost(&self, instance_arn: &str, judge_unseen: bool) -> bool {
-        if self.is_connected(instance_arn) {
-            return false;
+        self.lost(self.last_seen(instance_arn), judge_unseen)
+    }
+
+    /// `instance_lost` from when the instance was last heard from.
+    fn lost(&self, last_seen: Option<std::time::Instant>, judge_unseen: bool) -> bool {
+        match last_seen {
+            Some(t) => t.elapsed() >= self.config.agent_timeout,
+            None => judge_unseen,
         }
-        judge_unseen || self.last_seen(instance_arn).is_some()
     }
 
     /// One pass over one service.
@@ -131,7 +136,7 @@ impl<S: Store> EcsService<S> {
         let now = time::now();
         let group = format!("service:{name}");
         // The index's summaries, not the records: a pass over a service of thousands of tasks decodes nothing.
-        let all_tasks: Vec<(String, TaskSummary)> = self
+        let all_tasks: Vec<(String, Arc<TaskSummary>)> = self
             .index
             .with(region, cluster, |c| c.group_summaries(&group));
         let deployment_ids: Vec<String> = record.deployments.iter().map(|d| d.id.clone()).collect();
@@ -163,16 +168,22 @@ impl<S: Store> EcsService<S> {
             .with(region, cluster, |c| c.instances_with_status("DRAINING"))
             .into_iter()
             .collect();
-        let mut lost_instances: HashMap<&str, bool> = HashMap::new();
+        // When each instance the service runs on was last heard from, under one lock.
+        let instances: HashSet<&str> = all_tasks
+            .iter()
+            .filter_map(|(_, t)| t.instance.as_deref())
+            .collect();
+        let last_seen: HashMap<&str, Option<std::time::Instant>> =
+            self.index.with(region, cluster, |c| {
+                instances.iter().map(|a| (*a, c.last_seen(a))).collect()
+            });
         let mut lost: HashSet<&str> = HashSet::new();
         let mut unhealthy: HashSet<&str> = HashSet::new();
         let mut live: Vec<ServiceTask> = Vec::new();
         for (id, t) in all_tasks.iter().filter(|(_, t)| ours(t) && t.holds) {
             let instance = t.instance.as_deref().unwrap_or_default();
-            let instance_lost = *lost_instances
-                .entry(instance)
-                .or_insert_with(|| self.instance_lost(instance, judge_unseen));
-            if instance_lost && !t.stopping {
+            let seen = last_seen.get(instance).copied().flatten();
+            if self.lost(seen, judge_unseen) && !t.stopping {
                 lost.insert(id);
                 continue;
             }
@@ -235,7 +246,7 @@ impl<S: Store> EcsService<S> {
 
         // Stop: the plan's tasks and the lost ones, in one transaction guarded on each task as it was decided on.
         let summaries: HashMap<&str, &TaskSummary> =
-            all_tasks.iter().map(|(i, t)| (i.as_str(), t)).collect();
+            all_tasks.iter().map(|(i, t)| (i.as_str(), &**t)).collect();
         let mut txn = Txn::new();
         let mut stopped_ids = Vec::new();
         let to_stop = plan
