@@ -306,22 +306,20 @@ impl<S: Store> EcsService<S> {
         let (region, cluster, id) = instance_parts(arn)?;
         self.mark_seen(arn);
         let deadline = tokio::time::Instant::now() + wait;
-        let prefix = format!("/ecs/{region}/");
         loop {
-            let revision = self.repo.store.revision();
+            // Armed before the state is read, so that a change right after the read still wakes this poll.
+            let waker = self.index.with(&region, &cluster, |c| c.waker(arn));
+            let changed = waker.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             let state = self.desired_state(&region, &cluster, &id, arn);
             if state.index != index || !state.registered {
                 return Ok(state);
             }
-            let Ok(mut watcher) = self.repo.store.watch(&prefix, revision) else {
-                continue;
-            };
-            match tokio::time::timeout_at(deadline, watcher.next()).await {
-                Err(_) => {
-                    self.mark_seen(arn);
-                    return Ok(state);
-                }
-                Ok(_) => self.mark_seen(arn),
+            let timed_out = tokio::time::timeout_at(deadline, changed).await.is_err();
+            self.mark_seen(arn);
+            if timed_out {
+                return Ok(state);
             }
         }
     }

@@ -45,6 +45,10 @@ impl<S: Store> EcsService<S> {
                 if let Err(e) = self.forget_stopped_tasks(gantry_model::time::now()).await {
                     tracing::warn!(error = %e, "forgetting stopped tasks failed");
                 }
+                let now_ms = gantry_model::time::now_millis().max(0) as u64;
+                if let Err(e) = self.prune_events(now_ms).await {
+                    tracing::warn!(error = %e, "pruning old events failed");
+                }
             }
         })
     }

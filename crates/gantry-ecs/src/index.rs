@@ -7,7 +7,7 @@
 //! ([`Candidate`]) is recomputed from those summaries whenever one of them changes, so applying a summary twice
 //! (once by the placement that wrote the task, once by the observer) changes nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use gantry_scheduler::{
 };
 use gantry_store::{Event, EventKind, Store};
 use serde::Deserialize;
+use tokio::sync::Notify;
 
 use crate::records::TaskRecord;
 use crate::{placement, resources, services};
@@ -305,6 +306,11 @@ pub struct ClusterIndex {
     /// changes.
     group_columns: HashMap<String, Vec<u32>>,
     attribute_columns: HashMap<String, Vec<u32>>,
+    /// New tasks placement recorded before committing them: their creation, when the observer sees it, is
+    /// already accounted for and need not be decoded again.
+    placed: HashSet<String>,
+    /// Per instance ARN, what wakes its agent's long-poll: any change to a task on it, or to its record.
+    wakers: HashMap<String, Arc<Notify>>,
 }
 
 /// Group columns kept at most; past that they are built again as placements need them.
@@ -352,6 +358,17 @@ impl ClusterIndex {
             attribute_values: Some(&self.attribute_columns),
         };
         (&mut self.candidates, prepared)
+    }
+
+    /// What is notified when a task on the instance, or the instance itself, changes.
+    pub fn waker(&mut self, arn: &str) -> Arc<Notify> {
+        self.wakers.entry(arn.to_string()).or_default().clone()
+    }
+
+    fn wake(&self, arn: &str) {
+        if let Some(w) = self.wakers.get(arn) {
+            w.notify_waiters();
+        }
     }
 
     /// Records that the instance's agent was heard from at `now`.
@@ -417,6 +434,7 @@ impl ClusterIndex {
 
     fn put_instance(&mut self, ci: &ContainerInstance) {
         let arn = &ci.container_instance_arn;
+        self.wake(arn);
         self.attribute_columns.clear();
         if let Some(&i) = self.position.get(arn) {
             self.books[i].update(ci, &mut self.candidates[i]);
@@ -438,6 +456,7 @@ impl ClusterIndex {
     }
 
     fn delete_instance(&mut self, arn: &str) {
+        self.wake(arn);
         let Some(i) = self.position.remove(arn) else {
             return;
         };
@@ -450,8 +469,18 @@ impl ClusterIndex {
         }
     }
 
+    /// Records a task placement created, before the commit that stores it; the store's report of that creation
+    /// is then skipped (see `Index::apply`). `put_task(id, None)` takes it back if the commit fails.
+    pub fn put_placed_task(&mut self, id: &str, summary: TaskSummary) {
+        self.placed.insert(id.to_string());
+        self.put_task(id, Some(summary));
+    }
+
     /// Records (or replaces) a task's summary; `None` forgets the task.
     pub fn put_task(&mut self, id: &str, summary: Option<TaskSummary>) {
+        if summary.is_none() {
+            self.placed.remove(id);
+        }
         if let Some(old) = self.tasks.remove(id) {
             self.account(id, &old, -1);
         }
@@ -463,6 +492,7 @@ impl ClusterIndex {
 
     fn account(&mut self, id: &str, s: &TaskSummary, sign: i64) {
         if let Some(arn) = &s.instance {
+            self.wake(arn);
             if s.holds {
                 add_or_remove(&mut self.by_instance, arn, id, sign);
             }
@@ -554,6 +584,15 @@ impl Index {
             .entry((region.to_string(), cluster.to_string()))
             .or_default();
         match (kind, e.kind) {
+            // A task placement recorded with the very summary this record gives: nothing to decode, but its
+            // agent may now read the record.
+            ("tasks", EventKind::Put)
+                if e.kv.create_revision == e.kv.mod_revision && c.placed.remove(id) =>
+            {
+                if let Some(arn) = c.tasks.get(id).and_then(|t| t.instance.clone()) {
+                    c.wake(&arn);
+                }
+            }
             ("tasks", EventKind::Put) => c.put_task(id, TaskSummary::from_json(&e.kv.value)),
             ("tasks", EventKind::Delete) => c.put_task(id, None),
             ("instances", EventKind::Put) => {
@@ -690,6 +729,40 @@ mod tests {
             ],
             ..Default::default()
         }
+    }
+
+    #[tokio::test]
+    async fn the_creation_of_a_placed_task_is_not_decoded_again() {
+        let store = RedbStore::in_memory().unwrap();
+        let index = Index::attach(&store);
+        let placed = TaskSummary::of(&record("ci", "PENDING", "RUNNING", 1));
+        index.with("r", "c", |c| c.put_placed_task("t1", placed.clone()));
+        // What is stored differs from what placement recorded only so the test can tell which one the index kept.
+        let stored = record("ci", "PENDING", "RUNNING", 2);
+        let key = "/ecs/r/tasks/c/t1";
+        let waker = index.with("r", "c", |c| c.waker("ci"));
+        let changed = waker.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        store
+            .txn(Txn::new().put(key, encode(&stored)))
+            .await
+            .unwrap();
+        let woke = tokio::time::timeout(std::time::Duration::from_secs(1), changed).await;
+        let kept = |index: &Index| index.with("r", "c", |c| (*c.tasks["t1"]).clone());
+        assert_eq!(kept(&index), placed);
+        // The agent's poll woke for the commit (it reads the record, which exists only now).
+        assert!(
+            woke.is_ok(),
+            "the instance's poll was not woken by the commit"
+        );
+        assert!(index.with("r", "c", |c| c.placed.is_empty()));
+        // Later changes are read from the store.
+        store
+            .txn(Txn::new().put(key, encode(&stored)))
+            .await
+            .unwrap();
+        assert_eq!(kept(&index), TaskSummary::of(&stored));
     }
 
     #[tokio::test]

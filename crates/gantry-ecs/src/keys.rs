@@ -54,3 +54,13 @@ pub fn instances(region: &str, cluster: &str) -> String {
 pub fn instance(region: &str, cluster: &str, id: &str) -> String {
     format!("/ecs/{region}/instances/{cluster}/{id}")
 }
+
+/// Events on the internal bus (see `events`); not under `/ecs/`: the bus is shared by every service crate.
+pub fn all_events() -> String {
+    "/events/".to_string()
+}
+
+/// Event ids are time-ordered (UUID v7), so key order is time order.
+pub fn event(region: &str, id: &str) -> String {
+    format!("/events/{region}/{id}")
+}

@@ -10,6 +10,7 @@ mod cleanup;
 mod clusters;
 mod container_instances;
 mod error;
+mod events;
 mod index;
 mod keys;
 mod placement;
@@ -32,6 +33,7 @@ use serde_json::Value;
 
 pub use cleanup::STOPPED_TASK_RETENTION;
 pub use error::EcsError;
+pub use events::{EVENT_RETENTION, MAX_EVENTS_PER_REGION};
 pub use records::TaskRecord;
 
 use error::Result;

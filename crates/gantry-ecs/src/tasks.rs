@@ -422,7 +422,7 @@ impl<S: Store> EcsService<S> {
                 Ok(p) => {
                     let candidate = index.candidate(position(p.candidate));
                     let record = self.new_task(scope, launch, candidate, &p.dynamic_ports);
-                    index.put_task(record.task.id(), Some(TaskSummary::of(&record)));
+                    index.put_placed_task(record.task.id(), TaskSummary::of(&record));
                     placed.created.push(record);
                 }
                 Err(u) => {

@@ -558,6 +558,107 @@ mod controller {
         panic!("the circuit breaker did not fail the deployment");
     }
 
+    /// The controller's state changes are events on the bus (`/events/`), written with the change: a rollout
+    /// tells IN_PROGRESS, COMPLETED and the steady state in that order, the circuit breaker FAILED, and a task
+    /// no instance can take a placement failure.
+    #[tokio::test]
+    async fn service_changes_become_events() {
+        let ecs = setup().await;
+        ecs.clone().spawn_service_controller();
+        agent(&ecs).await;
+        call(
+            &ecs,
+            "CreateService",
+            json!({"serviceName": "api", "taskDefinition": "web:1", "desiredCount": 2,
+                   "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}),
+        )
+        .await
+        .unwrap();
+        let s = wait_for(&ecs, "api", "steady state", |s| steady(s, 2)).await;
+        let names = |events: &[Value]| -> Vec<String> {
+            events
+                .iter()
+                .map(|e| e["detail"]["eventName"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let events = ecs.events(None);
+        assert_eq!(
+            names(&events),
+            [
+                "SERVICE_DEPLOYMENT_IN_PROGRESS",
+                "SERVICE_DEPLOYMENT_COMPLETED",
+                "SERVICE_STEADY_STATE"
+            ],
+            "{events:?}"
+        );
+        let deployment = s["deployments"][0]["id"].clone();
+        for e in &events {
+            assert_eq!(e["source"], "aws.ecs");
+            assert_eq!(e["region"], "us-east-1");
+            assert_eq!(e["account"], "000000000000");
+            assert_eq!(e["resources"], json!([s["serviceArn"]]));
+        }
+        assert_eq!(events[0]["detail-type"], "ECS Deployment State Change");
+        assert_eq!(events[0]["detail"]["deploymentId"], deployment);
+        assert_eq!(events[1]["detail"]["deploymentId"], deployment);
+        assert_eq!(events[2]["detail-type"], "ECS Service Action");
+        assert_eq!(events[2]["detail"]["clusterArn"], s["clusterArn"]);
+        // `since` gives those after an id.
+        let later = ecs.events(events[0]["id"].as_str());
+        assert_eq!(later, events[1..]);
+
+        // A deployment whose tasks crash: the circuit breaker fails it.
+        call(&ecs, "RegisterTaskDefinition", json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "crash", "memory": 64}]})).await.unwrap();
+        call(
+            &ecs,
+            "UpdateService",
+            json!({"service": "api", "taskDefinition": "web:3"}),
+        )
+        .await
+        .unwrap();
+        let s = wait_for(&ecs, "api", "the circuit breaker", |s| {
+            s["deployments"][0]["rolloutState"] == "FAILED"
+        })
+        .await;
+        let failed_id = s["deployments"][0]["id"].clone();
+        let events = ecs.events(events[2]["id"].as_str());
+        assert_eq!(
+            names(&events),
+            [
+                "SERVICE_DEPLOYMENT_IN_PROGRESS",
+                "SERVICE_DEPLOYMENT_FAILED"
+            ],
+            "{events:?}"
+        );
+        assert_eq!(events[1]["detail"]["deploymentId"], failed_id);
+        assert_eq!(events[1]["detail"]["eventType"], "ERROR");
+
+        // A task larger than any instance: one placement failure, not one a second.
+        call(&ecs, "RegisterTaskDefinition", json!({"family": "big", "containerDefinitions": [{"name": "big", "image": "img", "memory": 8192}]})).await.unwrap();
+        call(
+            &ecs,
+            "CreateService",
+            json!({"serviceName": "big", "taskDefinition": "big", "desiredCount": 1}),
+        )
+        .await
+        .unwrap();
+        wait_for(&ecs, "big", "a placement failure", |s| {
+            s["events"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("was unable to place a task"))
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let failures: Vec<Value> = ecs
+            .events(None)
+            .into_iter()
+            .filter(|e| e["detail"]["eventName"] == "SERVICE_TASK_PLACEMENT_FAILURE")
+            .collect();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0]["detail"]["eventType"], "ERROR");
+        assert_eq!(failures[0]["detail"]["reasons"], json!(["RESOURCE:MEMORY"]));
+    }
+
     /// After a restart no agent has been heard from yet: the service's tasks are not taken for lost (and stopped)
     /// before the agent timeout has passed.
     #[tokio::test]

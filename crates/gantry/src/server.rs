@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -44,6 +44,7 @@ pub enum ServerError {
 struct Admin {
     store: Arc<RedbStore>,
     logs: Arc<LogsService<RedbStore>>,
+    ecs: Arc<EcsService<RedbStore>>,
     embedded: Option<Arc<Embedded>>,
     enabled: bool,
 }
@@ -105,6 +106,29 @@ async fn reset(State(admin): State<Admin>) -> Response {
         )
             .into_response(),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct EventsQuery {
+    since: Option<String>,
+}
+
+/// The events on the internal bus, oldest first; `?since=<id>` for those after an event.
+async fn events(State(admin): State<Admin>, Query(q): Query<EventsQuery>) -> Response {
+    if !admin.enabled {
+        return (
+            StatusCode::NOT_FOUND,
+            "the admin endpoints are off; start the server with --enable-admin\n",
+        )
+            .into_response();
+    }
+    let body = serde_json::json!({ "events": admin.ecs.events(q.since.as_deref()) });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 pub(crate) async fn shutdown_signal() {
@@ -188,11 +212,13 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         embedded: embedded.clone(),
         store: store.clone(),
         logs: logs.clone(),
+        ecs: ecs.clone(),
         enabled: config.enable_admin,
     };
     let app = Router::new()
         .route("/_gantry/health", get(health))
         .route("/_gantry/reset", post(reset))
+        .route("/_gantry/events", get(events))
         .with_state(admin)
         .merge(gantry_registry::gc::admin::admin_router(
             registry.clone(),

@@ -13,9 +13,10 @@ use gantry_model::{time, Scope};
 use gantry_store::{Store, Txn};
 
 use super::api::start_deployment;
-use super::record::{service_deployment_status, DeploymentRecord, ServiceRecord};
+use super::record::{service_deployment_status, DeploymentRecord, ServiceRecord, MAX_EVENTS};
 use super::rollout::{self, RolloutInput, ServiceTask, TaskState};
 use crate::error::Result;
+use crate::events::{self, Origin, ServiceChange};
 use crate::index::TaskSummary;
 use crate::placement::Placement;
 use crate::records::TaskRecord;
@@ -288,6 +289,7 @@ impl<S: Store> EcsService<S> {
         // Start the primary's missing tasks (after a failure, not before the back-off allows).
         let mut started_ids = Vec::new();
         let mut placement_failure = None;
+        let mut placement_reasons: Vec<String> = Vec::new();
         let failed_total: i64 = record.deployments.iter().map(|d| d.failed_tasks).sum();
         if plan.start > 0
             && self
@@ -300,41 +302,38 @@ impl<S: Store> EcsService<S> {
                     .await?;
                 started_ids = created.iter().map(|t| t.task.id().to_string()).collect();
                 placement_failure = failures.first().and_then(|f| f.reason.clone());
+                for reason in failures.iter().filter_map(|f| f.reason.clone()) {
+                    if !placement_reasons.contains(&reason) {
+                        placement_reasons.push(reason);
+                    }
+                }
             }
         }
 
         // The service's new state: events, rollout states, deployments that are done.
-        let short = |ids: &[String]| {
-            ids.iter()
-                .map(|i| format!("(task {i})"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
         let before = record.clone();
         // ECS shows a DAEMON service's desiredCount as the number of instances it runs on.
         if daemon {
             record.service.desired_count = desired as i64;
         }
-        if !started_ids.is_empty() {
-            record.add_event(
-                format!(
-                    "(service {name}) has started {} tasks: {}.",
-                    started_ids.len(),
-                    short(&started_ids)
-                ),
-                now,
-            );
+        // ECS names at most ten tasks an event; a bigger batch is told in several (only the newest are kept).
+        for (verb, ids) in [("started", &started_ids), ("stopped", &stopped_ids)] {
+            let chunks: Vec<&[String]> = ids.chunks(10).collect();
+            for chunk in &chunks[chunks.len().saturating_sub(MAX_EVENTS)..] {
+                let tasks: Vec<String> = chunk.iter().map(|i| format!("(task {i})")).collect();
+                let running = if verb == "stopped" { " running" } else { "" };
+                record.add_event(
+                    format!(
+                        "(service {name}) has {verb} {}{running} tasks: {}.",
+                        chunk.len(),
+                        tasks.join(" ")
+                    ),
+                    now,
+                );
+            }
         }
-        if !stopped_ids.is_empty() {
-            record.add_event(
-                format!(
-                    "(service {name}) has stopped {} running tasks: {}.",
-                    stopped_ids.len(),
-                    short(&stopped_ids)
-                ),
-                now,
-            );
-        }
+        // Changes that become events on the bus, in the order they are told.
+        let mut placement_change = None;
         if let Some(reason) = placement_failure {
             let message = format!(
                 "(service {name}) was unable to place a task because no container instance met all of its requirements. Reason: {reason}."
@@ -342,6 +341,9 @@ impl<S: Store> EcsService<S> {
             // Said once, not every second.
             if record.service.events.first().map(|e| e.message.as_str()) != Some(message.as_str()) {
                 record.add_event(message, now);
+                placement_change = Some(ServiceChange::PlacementFailure {
+                    reasons: placement_reasons,
+                });
             }
         }
         if plan.blocked {
@@ -350,7 +352,8 @@ impl<S: Store> EcsService<S> {
                 record.add_event(message, now);
             }
         }
-        self.advance_deployments(&mut record, &live, complete, desired, now);
+        let mut changes = self.advance_deployments(&mut record, &live, complete, desired, now);
+        changes.extend(placement_change);
         if record.service.status == service_status::DRAINING
             && live.is_empty()
             && all_tasks.iter().all(|(_, t)| !t.holds)
@@ -361,13 +364,21 @@ impl<S: Store> EcsService<S> {
             let txn = Txn::new()
                 .compare(current.unchanged())
                 .put(current.kv.key.clone(), encode(&record));
+            // The events go with the change that causes them: both commit or neither.
+            let origin = Origin {
+                account: &scope.account,
+                region,
+                service_arn: &record.service.service_arn,
+                cluster_arn: &record.service.cluster_arn,
+            };
+            let txn = events::put_events(txn, &origin, &changes, now);
             self.repo.commit(txn).await?;
         }
         Ok(())
     }
 
     /// Rollout states: the primary completes, fails (circuit breaker, maybe rolling back), older deployments
-    /// without tasks end.
+    /// without tasks end. Returns the changes to tell on the event bus.
     fn advance_deployments(
         &self,
         record: &mut ServiceRecord,
@@ -375,15 +386,46 @@ impl<S: Store> EcsService<S> {
         complete: bool,
         desired: u32,
         now: f64,
-    ) {
+    ) -> Vec<ServiceChange> {
         let name = record.service.service_name.clone();
         let threshold = rollout::failure_threshold(desired) as i64;
         let mut events = Vec::new();
         let mut rollback_to: Option<(String, String)> = None;
+        let mut changes = Vec::new();
+        // A rollback's IN_PROGRESS event names the deployment whose task definition it restores.
+        let restored = record.primary().and_then(|p| {
+            p.rollback_of.as_ref()?;
+            record
+                .deployments
+                .iter()
+                .rev()
+                .find(|d| {
+                    d.id != p.id
+                        && d.rollout_state == rollout_state::COMPLETED
+                        && d.task_definition == p.task_definition
+                })
+                .map(|d| d.id.clone())
+        });
         if let Some(p) = record.primary_mut() {
             if p.service_deployment_status == service_deployment_status::PENDING {
                 p.service_deployment_status = service_deployment_status::IN_PROGRESS.into();
                 p.updated_at = now;
+                let reason = match (&p.rollback_of, restored) {
+                    (Some(_), Some(to)) => {
+                        format!(
+                            "ECS deployment circuit breaker: rolling back to deploymentId {to}."
+                        )
+                    }
+                    (Some(_), None) => format!(
+                        "ECS deployment circuit breaker: rolling back to deploymentId {}.",
+                        p.id
+                    ),
+                    (None, _) => format!("ECS deployment {} in progress.", p.id),
+                };
+                changes.push(ServiceChange::DeploymentInProgress {
+                    deployment_id: p.id.clone(),
+                    reason,
+                });
             }
             if p.rollout_state == rollout_state::IN_PROGRESS {
                 let breaker = p
@@ -401,6 +443,10 @@ impl<S: Store> EcsService<S> {
                         "(service {name}) (deployment {}) deployment completed.",
                         p.id
                     ));
+                    changes.push(ServiceChange::DeploymentCompleted {
+                        deployment_id: p.id.clone(),
+                        reason: format!("ECS deployment {} completed.", p.id),
+                    });
                 } else if let Some(b) = breaker.filter(|_| p.failed_tasks >= threshold) {
                     p.rollout_state = rollout_state::FAILED.into();
                     p.rollout_state_reason =
@@ -410,6 +456,10 @@ impl<S: Store> EcsService<S> {
                         "(service {name}) (deployment {}) deployment failed: tasks failed to start.",
                         p.id
                     ));
+                    changes.push(ServiceChange::DeploymentFailed {
+                        deployment_id: p.id.clone(),
+                        reason: p.rollout_state_reason.clone().unwrap_or_default(),
+                    });
                     if b.rollback {
                         p.service_deployment_status =
                             service_deployment_status::ROLLBACK_IN_PROGRESS.into();
@@ -484,7 +534,9 @@ impl<S: Store> EcsService<S> {
         }
         if steady && !was_steady {
             record.add_event(format!("(service {name}) has reached a steady state."), now);
+            changes.push(ServiceChange::SteadyState);
         }
+        changes
     }
 
     /// A DAEMON service wants one task on every active, connected instance its memberOf constraints select.
