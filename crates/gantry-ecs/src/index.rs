@@ -311,6 +311,9 @@ pub struct ClusterIndex {
     placed: HashSet<String>,
     /// Per instance ARN, what wakes its agent's long-poll: any change to a task on it, or to its record.
     wakers: HashMap<String, Arc<Notify>>,
+    /// Counts of changes: to the tasks of each group, and to any instance record. Equal counts, same facts.
+    group_changes: HashMap<String, u64>,
+    instance_changes: u64,
 }
 
 /// Group columns kept at most; past that they are built again as placements need them.
@@ -417,6 +420,27 @@ impl ClusterIndex {
             .collect()
     }
 
+    /// How many changes the group's tasks and the cluster's instance records have seen: while both stay the
+    /// same, so do the facts a service's pass reads from the index (time aside).
+    pub fn changes(&self, group: &str) -> (u64, u64) {
+        (
+            self.group_changes.get(group).copied().unwrap_or(0),
+            self.instance_changes,
+        )
+    }
+
+    /// Whether every ACTIVE or DRAINING instance was heard from within `timeout` of `now`.
+    pub fn all_heard_within(&self, now: Instant, timeout: Duration) -> bool {
+        let since = now.checked_sub(timeout);
+        self.books
+            .iter()
+            .filter(|b| b.status != "INACTIVE")
+            .all(|b| {
+                b.last_seen
+                    .is_some_and(|t| since.is_none_or(|since| t > since))
+            })
+    }
+
     /// Whether any instance takes new tasks.
     pub fn any_active(&self) -> bool {
         self.books.iter().any(|b| b.active)
@@ -435,6 +459,7 @@ impl ClusterIndex {
     fn put_instance(&mut self, ci: &ContainerInstance) {
         let arn = &ci.container_instance_arn;
         self.wake(arn);
+        self.instance_changes += 1;
         self.attribute_columns.clear();
         if let Some(&i) = self.position.get(arn) {
             self.books[i].update(ci, &mut self.candidates[i]);
@@ -457,6 +482,7 @@ impl ClusterIndex {
 
     fn delete_instance(&mut self, arn: &str) {
         self.wake(arn);
+        self.instance_changes += 1;
         let Some(i) = self.position.remove(arn) else {
             return;
         };
@@ -511,6 +537,7 @@ impl ClusterIndex {
             add_or_remove(&mut self.client_tokens, token, id, sign);
         }
         if let Some(group) = &s.member_of {
+            *self.group_changes.entry(group.clone()).or_default() += 1;
             add_or_remove(&mut self.by_group, group, id, sign);
         }
     }

@@ -70,6 +70,10 @@ pub struct EcsService<S> {
     /// Wakes the service controller after a change it should act on.
     services_changed: tokio::sync::Notify,
     launch_backoff: services::backoff::LaunchBackoff,
+    /// Services the controller found steady, and what it saw then (see `reconcile_service`).
+    quiet_services: std::sync::Mutex<
+        std::collections::HashMap<services::controller::QuietKey, services::controller::Quiet>,
+    >,
 }
 
 impl<S: Store> EcsService<S> {
@@ -82,6 +86,7 @@ impl<S: Store> EcsService<S> {
             placement: tokio::sync::Mutex::new(()),
             services_changed: tokio::sync::Notify::new(),
             launch_backoff: Default::default(),
+            quiet_services: Default::default(),
         })
     }
 

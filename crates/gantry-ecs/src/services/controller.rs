@@ -27,6 +27,17 @@ use crate::{keys, EcsService};
 /// The longest the controller sleeps without a wake-up.
 pub const RESYNC: Duration = Duration::from_secs(1);
 
+/// (region, cluster, service name).
+pub(crate) type QuietKey = (String, String, String);
+
+/// What a service's pass saw when it found the service steady and changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Quiet {
+    service_revision: u64,
+    /// `ClusterIndex::changes` of the service's group.
+    changes: (u64, u64),
+}
+
 /// The stop reason of a task the scheduler replaces because its health checks failed.
 const UNHEALTHY_REASON: &str = "Task failed container health checks.";
 
@@ -132,10 +143,26 @@ impl<S: Store> EcsService<S> {
         else {
             return Ok(());
         };
+        let group = format!("service:{name}");
+        // A service whose last pass found it steady and changed nothing is left alone while neither it, its
+        // tasks, the instance records nor any agent's connection changed: a pass over 50,000 tasks a second
+        // for nothing would take a core.
+        let quiet_key = (region.to_string(), cluster.to_string(), name.to_string());
+        let (timeout, instant) = (self.config.agent_timeout, std::time::Instant::now());
+        let (changes_seen, all_heard) = self.index.with(region, cluster, |c| {
+            (c.changes(&group), c.all_heard_within(instant, timeout))
+        });
+        let mark = Quiet {
+            service_revision: current.kv.mod_revision,
+            changes: changes_seen,
+        };
+        if all_heard && self.quiet(|q| q.get(&quiet_key) == Some(&mark)) {
+            return Ok(());
+        }
+        self.quiet(|q| q.remove(&quiet_key));
         let mut record = current.value.clone();
         let scope = Scope::new(region, account_of(&record.service.service_arn));
         let now = time::now();
-        let group = format!("service:{name}");
         // The index's summaries, not the records: a pass over a service of thousands of tasks decodes nothing.
         let all_tasks: Vec<(String, Arc<TaskSummary>)> = self
             .index
@@ -373,8 +400,18 @@ impl<S: Store> EcsService<S> {
             };
             let txn = events::put_events(txn, &origin, &changes, now);
             self.repo.commit(txn).await?;
+        } else if complete && started_ids.is_empty() && stopped_ids.is_empty() {
+            self.quiet(|q| q.insert(quiet_key, mark));
         }
         Ok(())
+    }
+
+    fn quiet<T>(&self, f: impl FnOnce(&mut HashMap<QuietKey, Quiet>) -> T) -> T {
+        let mut quiet = self
+            .quiet_services
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        f(&mut quiet)
     }
 
     /// Rollout states: the primary completes, fails (circuit breaker, maybe rolling back), older deployments
