@@ -30,7 +30,7 @@ pub const RESYNC: Duration = Duration::from_secs(1);
 /// (region, cluster, service name).
 pub(crate) type QuietKey = (String, String, String);
 
-/// What a service's pass saw when it found the service steady and changed nothing.
+/// What a service's pass saw when it changed nothing and waited on nothing but changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Quiet {
     service_revision: u64,
@@ -144,9 +144,9 @@ impl<S: Store> EcsService<S> {
             return Ok(());
         };
         let group = format!("service:{name}");
-        // A service whose last pass found it steady and changed nothing is left alone while neither it, its
-        // tasks, the instance records nor any agent's connection changed: a pass over 50,000 tasks a second
-        // for nothing would take a core.
+        // A service whose last pass changed nothing and waited on nothing but changes (see `waits_on_time`) is
+        // left alone while neither it, its tasks, the instance records nor any agent's connection changed: a
+        // pass over 50,000 tasks a second for nothing would take a core.
         let quiet_key = (region.to_string(), cluster.to_string(), name.to_string());
         let (timeout, instant) = (self.config.agent_timeout, std::time::Instant::now());
         let (changes_seen, all_heard) = self.index.with(region, cluster, |c| {
@@ -271,6 +271,12 @@ impl<S: Store> EcsService<S> {
         if primary_failed {
             plan.start = 0;
         }
+        // What could change with time alone: tasks to start (resources freed elsewhere, a back-off running
+        // out) and running tasks not yet healthy (a task without health checks becomes healthy after a while).
+        let waits_on_time = plan.start > 0
+            || live
+                .iter()
+                .any(|t| t.state == TaskState::Running { healthy: false });
 
         // Stop: the plan's tasks and the lost ones, in one transaction guarded on each task as it was decided on.
         let summaries: HashMap<&str, &TaskSummary> =
@@ -400,7 +406,7 @@ impl<S: Store> EcsService<S> {
             };
             let txn = events::put_events(txn, &origin, &changes, now);
             self.repo.commit(txn).await?;
-        } else if complete && started_ids.is_empty() && stopped_ids.is_empty() {
+        } else if !waits_on_time && started_ids.is_empty() && stopped_ids.is_empty() {
             self.quiet(|q| q.insert(quiet_key, mark));
         }
         Ok(())
