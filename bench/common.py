@@ -30,6 +30,18 @@ MOTO_SERVER = os.environ.get("MOTO_SERVER") or str(
     VENV_BIN / "moto_server" if (VENV_BIN / "moto_server").exists() else "moto_server"
 )
 TESTAPP = "gantry-test/testapp:latest"
+
+# The HTTP server of the test image on a dynamic host port, with 32 MiB: as a task definition's container, and as
+# the `docker run` that does the same.
+SERVE_CONTAINER = {
+    "name": "app", "image": TESTAPP, "memory": 32, "command": ["serve"],
+    "portMappings": [{"containerPort": 8080, "hostPort": 0}],
+}
+
+
+def docker_run_serve_argv(label):
+    """`docker run -d` of SERVE_CONTAINER, labelled so that the run's containers can be removed."""
+    return ["docker", "run", "-d", "--label", label, "-p", "0:8080", "-m", "32m", TESTAPP, "serve"]
 REGION = "us-east-1"
 KEY_ID, SECRET = "test", "test"
 ECS_TARGET = "AmazonEC2ContainerServiceV20141113"

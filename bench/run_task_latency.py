@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    TESTAPP, Gantry, check_prerequisites, client, docker, log, machine_note, median, percentile, table,
+    SERVE_CONTAINER, Gantry, check_prerequisites, client, docker, docker_run_serve_argv, log, machine_note, median,
+    percentile, table,
 )
 
 FAMILY = "bench-latency"
@@ -59,7 +60,7 @@ def gantry_stop(ecs, arn):
 
 def docker_sample(label):
     """Seconds of `docker run -d ...` wall time; returns (seconds, container id)."""
-    argv = ["docker", "run", "-d", "--label", label, "-p", "0:8080", "-m", "32m", TESTAPP, "serve"]
+    argv = docker_run_serve_argv(label)
     t0 = time.perf_counter()
     out = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT)
     elapsed = time.perf_counter() - t0
@@ -83,13 +84,7 @@ def main():
         gantry.start()
         ecs = client("ecs", gantry.endpoint)
         gantry.wait_agent(ecs)
-        ecs.register_task_definition(
-            family=FAMILY,
-            containerDefinitions=[{
-                "name": "app", "image": TESTAPP, "memory": 32, "command": ["serve"],
-                "portMappings": [{"containerPort": 8080, "hostPort": 0}],
-            }],
-        )
+        ecs.register_task_definition(family=FAMILY, containerDefinitions=[SERVE_CONTAINER])
         for i in range(args.warmup + args.n):
             g, arn = gantry_sample(ecs, args.poll)
             gantry_stop(ecs, arn)

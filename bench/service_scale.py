@@ -22,7 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TESTAPP, Gantry, check_prerequisites, client, docker, log, machine_note, table  # noqa: E402
+from common import (  # noqa: E402
+    SERVE_CONTAINER, Gantry, check_prerequisites, client, docker, docker_run_serve_argv, log, machine_note, table,
+)
 
 FAMILY = "bench-service"
 TIMEOUT = 600  # seconds the service may take to reach its steady state before the benchmark fails
@@ -59,7 +61,7 @@ def gantry_cleanup(ecs, gantry):
 
 def docker_runs(n, parallel, label):
     """Seconds of wall time to `docker run -d` n containers, `parallel` at a time."""
-    argv = ["docker", "run", "-d", "--label", label, "-p", "0:8080", "-m", "32m", TESTAPP, "serve"]
+    argv = docker_run_serve_argv(label)
 
     def one(_):
         out = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT)
@@ -101,13 +103,7 @@ def main():
         gantry.start()
         ecs = client("ecs", gantry.endpoint)
         gantry.wait_agent(ecs)
-        ecs.register_task_definition(
-            family=FAMILY,
-            containerDefinitions=[{
-                "name": "app", "image": TESTAPP, "memory": 32, "command": ["serve"],
-                "portMappings": [{"containerPort": 8080, "hostPort": 0}],
-            }],
-        )
+        ecs.register_task_definition(family=FAMILY, containerDefinitions=[SERVE_CONTAINER])
         log(f"gantry: service of {n} tasks")
         running, steady = gantry_service(ecs, n)
         gantry_cleanup(ecs, gantry)

@@ -209,6 +209,12 @@ impl Instance {
         i
     }
 
+    /// Heard from after `since` (`None`: a timeout longer than the clock's past, which counts every sighting).
+    fn heard_since(&self, since: Option<Instant>) -> bool {
+        self.last_seen
+            .is_some_and(|t| since.is_none_or(|since| t > since))
+    }
+
     /// Takes the record's registration and facts; the task bookkeeping stays.
     fn update(&mut self, ci: &ContainerInstance, c: &mut Candidate) {
         self.status = ci.status.clone();
@@ -332,10 +338,7 @@ impl ClusterIndex {
     ) -> (&mut [Candidate], Prepared<'_>) {
         let since = now.checked_sub(timeout);
         for (c, b) in self.candidates.iter_mut().zip(&self.books) {
-            // Heard from within the timeout (a timeout longer than the clock's past counts every sighting).
-            c.facts.agent_connected = b.active
-                && b.last_seen
-                    .is_some_and(|t| since.is_none_or(|since| t > since));
+            c.facts.agent_connected = b.active && b.heard_since(since);
         }
         if !self.group_columns.contains_key(&request.group) {
             if self.group_columns.len() >= MAX_GROUP_COLUMNS {
@@ -435,10 +438,7 @@ impl ClusterIndex {
         self.books
             .iter()
             .filter(|b| b.status != "INACTIVE")
-            .all(|b| {
-                b.last_seen
-                    .is_some_and(|t| since.is_none_or(|since| t > since))
-            })
+            .all(|b| b.heard_since(since))
     }
 
     /// Whether any instance takes new tasks.
