@@ -1,5 +1,5 @@
 //! Placement throughput and latency with simulated container instances: the real ECS API (called in-process,
-//! without HTTP), the real scheduler and the real store (a redb file, durable commits), and no agents, so tasks
+//! without HTTP), the real scheduler and the real store (its write-ahead log on disk, durable commits), and no agents, so tasks
 //! stay PENDING where placement put them. Prints a Markdown table.
 //!
 //!   cargo run --release -p placement-bench -- [--instances 10000] [--tasks 1000000] [--services 100]
@@ -18,7 +18,7 @@ use gantry_ecs::{EcsConfig, EcsService};
 use gantry_model::agent::RegisterRequest;
 use gantry_model::ecs::Attribute;
 use gantry_model::Scope;
-use gantry_store::{EventKind, RedbStore, Store};
+use gantry_store::{EventKind, Store, WalStore};
 use serde_json::{json, Value};
 
 struct Args {
@@ -58,7 +58,7 @@ fn args() -> Result<Args, String> {
     Ok(a)
 }
 
-type Ecs = EcsService<RedbStore>;
+type Ecs = EcsService<WalStore>;
 
 async fn call(ecs: &Ecs, op: &str, body: &Value) -> Value {
     let ctx = RequestContext {
@@ -106,16 +106,18 @@ async fn main() {
     };
     let dir = std::env::temp_dir().join(format!("gantry-placement-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
-    let store = Arc::new(RedbStore::open(&dir.join("state.redb")).expect("store"));
+    let store = Arc::new(WalStore::open(&dir.join("state")).expect("store"));
     // Tasks created, counted as they commit.
     let created = Arc::new(AtomicU64::new(0));
     let counter = created.clone();
     store.observe(
         "/ecs/us-east-1/tasks/",
-        Arc::new(move |e| {
-            if e.kind == EventKind::Put && e.kv.create_revision == e.kv.mod_revision {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
+        Arc::new(move |events| {
+            let new = events
+                .iter()
+                .filter(|e| e.kind == EventKind::Put && e.kv.create_revision == e.kv.mod_revision)
+                .count();
+            counter.fetch_add(new as u64, Ordering::Relaxed);
         }),
     );
     let ecs = EcsService::new(

@@ -298,6 +298,8 @@ pub struct ClusterIndex {
     /// Every instance of the cluster as placement sees it, `books` beside it.
     candidates: Vec<Candidate>,
     books: Vec<Instance>,
+    /// `[cpu_remaining, memory_remaining]` of each candidate, as one array for placement to read (see `Prepared`).
+    resources: Vec<[i64; 2]>,
     position: HashMap<String, usize>,
     /// Shared so that a service's pass over thousands of tasks copies pointers, not summaries.
     tasks: HashMap<String, Arc<TaskSummary>>,
@@ -320,7 +322,14 @@ pub struct ClusterIndex {
     /// Counts of changes: to the tasks of each group, and to any instance record. Equal counts, same facts.
     group_changes: HashMap<String, u64>,
     instance_changes: u64,
+    /// When `agent_connected` was last worked out for every candidate, and with which timeout; `None` after an
+    /// instance record changed.
+    connected_as_of: Option<(Instant, Duration)>,
 }
+
+/// How stale `agent_connected` may be for an instance whose agent falls silent (one that is heard from counts as
+/// connected at once): a pass over every instance per placement is the larger cost at 10,000 instances.
+const CONNECTED_REFRESH: Duration = Duration::from_secs(1);
 
 /// Group columns kept at most; past that they are built again as placements need them.
 const MAX_GROUP_COLUMNS: usize = 64;
@@ -336,9 +345,18 @@ impl ClusterIndex {
         now: Instant,
         timeout: Duration,
     ) -> (&mut [Candidate], Prepared<'_>) {
-        let since = now.checked_sub(timeout);
-        for (c, b) in self.candidates.iter_mut().zip(&self.books) {
-            c.facts.agent_connected = b.active && b.heard_since(since);
+        let fresh = self.connected_as_of.is_some_and(|(at, t)| {
+            t == timeout
+                && now
+                    .checked_duration_since(at)
+                    .is_some_and(|d| d < CONNECTED_REFRESH)
+        });
+        if !fresh {
+            let since = now.checked_sub(timeout);
+            for (c, b) in self.candidates.iter_mut().zip(&self.books) {
+                c.facts.agent_connected = b.active && b.heard_since(since);
+            }
+            self.connected_as_of = Some((now, timeout));
         }
         if !self.group_columns.contains_key(&request.group) {
             if self.group_columns.len() >= MAX_GROUP_COLUMNS {
@@ -362,6 +380,7 @@ impl ClusterIndex {
         let prepared = Prepared {
             group_tasks: self.group_columns.get(&request.group).map(Vec::as_slice),
             attribute_values: Some(&self.attribute_columns),
+            resources_remaining: Some(&self.resources),
         };
         (&mut self.candidates, prepared)
     }
@@ -381,6 +400,7 @@ impl ClusterIndex {
     pub fn mark_seen(&mut self, arn: &str, now: Instant) {
         if let Some(&i) = self.position.get(arn) {
             self.books[i].last_seen = Some(now);
+            self.candidates[i].facts.agent_connected = self.books[i].active;
         }
     }
 
@@ -460,9 +480,11 @@ impl ClusterIndex {
         let arn = &ci.container_instance_arn;
         self.wake(arn);
         self.instance_changes += 1;
+        self.connected_as_of = None;
         self.attribute_columns.clear();
         if let Some(&i) = self.position.get(arn) {
             self.books[i].update(ci, &mut self.candidates[i]);
+            self.resources[i] = remaining(&self.candidates[i]);
             return;
         }
         let mut candidate = Candidate::default();
@@ -477,17 +499,20 @@ impl ClusterIndex {
         self.group_columns.clear();
         self.position.insert(arn.clone(), self.books.len());
         self.books.push(inst);
+        self.resources.push(remaining(&candidate));
         self.candidates.push(candidate);
     }
 
     fn delete_instance(&mut self, arn: &str) {
         self.wake(arn);
         self.instance_changes += 1;
+        self.connected_as_of = None;
         let Some(i) = self.position.remove(arn) else {
             return;
         };
         self.books.swap_remove(i);
         self.candidates.swap_remove(i);
+        self.resources.swap_remove(i);
         self.group_columns.clear();
         self.attribute_columns.clear();
         if let Some(moved) = self.candidates.get(i) {
@@ -526,6 +551,7 @@ impl ClusterIndex {
                 let books = &mut self.books[i];
                 books.apply(s, sign);
                 books.refresh_for(s, &mut self.candidates[i]);
+                self.resources[i] = remaining(&self.candidates[i]);
                 if let Some(g) = &s.group {
                     if let Some(column) = self.group_columns.get_mut(g) {
                         column[i] = books.groups.get(g).copied().unwrap_or(0);
@@ -572,6 +598,18 @@ pub struct Index {
 }
 
 /// `(region, kind, cluster, id)` of an ECS key such as `/ecs/{region}/tasks/{cluster}/{id}`.
+fn remaining(c: &Candidate) -> [i64; 2] {
+    [c.cpu_remaining, c.memory_remaining]
+}
+
+/// One stored change as the index takes it.
+enum Change<'a> {
+    NewTask(&'a Event),
+    Task(Option<Box<TaskSummary>>),
+    Instance(Box<ContainerInstance>),
+    InstanceGone,
+}
+
 fn parse_key(key: &str) -> Option<(&str, &str, &str, &str)> {
     let mut parts = key.strip_prefix("/ecs/")?.splitn(4, '/');
     Some((parts.next()?, parts.next()?, parts.next()?, parts.next()?))
@@ -584,64 +622,84 @@ impl Index {
         let weak: Weak<Index> = Arc::downgrade(&index);
         let snapshot = store.observe(
             "/ecs/",
-            Arc::new(move |e: &Event| {
+            Arc::new(move |events: &[&Event]| {
                 if let Some(index) = weak.upgrade() {
-                    index.apply(e);
+                    index.apply(events);
                 }
             }),
         );
-        for kv in snapshot {
-            index.apply(&Event {
+        let events: Vec<Event> = snapshot
+            .into_iter()
+            .map(|kv| Event {
                 kind: EventKind::Put,
                 kv,
-            });
-        }
+            })
+            .collect();
+        index.apply(&events.iter().collect::<Vec<_>>());
         index
     }
 
-    fn apply(&self, e: &Event) {
-        let Some((region, kind, cluster, id)) = parse_key(&e.kv.key) else {
-            return;
-        };
-        if kind != "tasks" && kind != "instances" {
+    /// Follows the changes of one commit: records are decoded first, then the index is locked once for all.
+    fn apply(&self, events: &[&Event]) {
+        let changes: Vec<(&str, &str, &str, Change)> = events
+            .iter()
+            .filter_map(|e| {
+                let (region, kind, cluster, id) = parse_key(&e.kv.key)?;
+                let change = match (kind, e.kind) {
+                    // Placement's own new tasks need no decoding (see below); other new tasks are rare.
+                    ("tasks", EventKind::Put) if e.kv.create_revision == e.kv.mod_revision => {
+                        Change::NewTask(e)
+                    }
+                    ("tasks", EventKind::Put) => {
+                        Change::Task(TaskSummary::from_json(&e.kv.value).map(Box::new))
+                    }
+                    ("tasks", EventKind::Delete) => Change::Task(None),
+                    ("instances", EventKind::Put) => {
+                        match serde_json::from_slice::<ContainerInstance>(&e.kv.value) {
+                            Ok(ci) => Change::Instance(Box::new(ci)),
+                            Err(err) => {
+                                tracing::warn!(key = %e.kv.key, error = %err, "undecodable instance");
+                                return None;
+                            }
+                        }
+                    }
+                    ("instances", EventKind::Delete) => Change::InstanceGone,
+                    _ => return None,
+                };
+                Some((region, cluster, id, change))
+            })
+            .collect();
+        if changes.is_empty() {
             return;
         }
-        let mut clusters = self.lock();
-        let c = clusters
-            .entry((region.to_string(), cluster.to_string()))
-            .or_default();
-        match (kind, e.kind) {
-            // A task placement recorded with the very summary this record gives: nothing to decode, but its
-            // agent may now read the record.
-            ("tasks", EventKind::Put)
-                if e.kv.create_revision == e.kv.mod_revision && c.placed.remove(id) =>
-            {
-                if let Some(arn) = c.tasks.get(id).and_then(|t| t.instance.clone()) {
-                    c.wake(&arn);
+        for (region, cluster, id, change) in changes {
+            let mut clusters = self.lock();
+            let c = clusters
+                .entry((region.to_string(), cluster.to_string()))
+                .or_default();
+            match change {
+                // A task placement recorded with the very summary this record gives: nothing to decode, but its
+                // agent may now read the record.
+                Change::NewTask(_) if c.placed.remove(id) => {
+                    if let Some(arn) = c.tasks.get(id).and_then(|t| t.instance.clone()) {
+                        c.wake(&arn);
+                    }
                 }
-            }
-            ("tasks", EventKind::Put) => c.put_task(id, TaskSummary::from_json(&e.kv.value)),
-            ("tasks", EventKind::Delete) => c.put_task(id, None),
-            ("instances", EventKind::Put) => {
-                match serde_json::from_slice::<ContainerInstance>(&e.kv.value) {
-                    Ok(ci) => c.put_instance(&ci),
-                    Err(err) => {
-                        tracing::warn!(key = %e.kv.key, error = %err, "undecodable instance")
+                Change::NewTask(e) => c.put_task(id, TaskSummary::from_json(&e.kv.value)),
+                Change::Task(summary) => c.put_task(id, summary.map(|s| *s)),
+                Change::Instance(ci) => c.put_instance(&ci),
+                Change::InstanceGone => {
+                    let suffix = format!("/{cluster}/{id}");
+                    let arn = c
+                        .candidates
+                        .iter()
+                        .find(|i| i.id.ends_with(&suffix))
+                        .map(|i| i.id.clone());
+                    if let Some(arn) = arn {
+                        c.delete_instance(&arn);
                     }
                 }
             }
-            ("instances", EventKind::Delete) => {
-                let suffix = format!("/{cluster}/{id}");
-                let arn = c
-                    .candidates
-                    .iter()
-                    .find(|i| i.id.ends_with(&suffix))
-                    .map(|i| i.id.clone());
-                if let Some(arn) = arn {
-                    c.delete_instance(&arn);
-                }
-            }
-            _ => {}
         }
     }
 
@@ -683,7 +741,7 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use gantry_model::ecs::{ContainerDefinition, PortMapping, Resource, Task};
-    use gantry_store::{RedbStore, Txn};
+    use gantry_store::{Txn, WalStore};
 
     use super::*;
     use crate::repo::encode;
@@ -760,7 +818,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_creation_of_a_placed_task_is_not_decoded_again() {
-        let store = RedbStore::in_memory().unwrap();
+        let store = WalStore::in_memory().unwrap();
         let index = Index::attach(&store);
         let placed = TaskSummary::of(&record("ci", "PENDING", "RUNNING", 1));
         index.with("r", "c", |c| c.put_placed_task("t1", placed.clone()));
@@ -794,7 +852,7 @@ mod tests {
 
     #[tokio::test]
     async fn follows_the_store_and_applying_twice_changes_nothing() {
-        let store = RedbStore::in_memory().unwrap();
+        let store = WalStore::in_memory().unwrap();
         let arn = "arn:aws:ecs:r:1:container-instance/c/i1";
         store
             .txn(Txn::new().put(
@@ -821,6 +879,10 @@ mod tests {
                 assert_eq!(
                     prepared.group_tasks,
                     Some(&[all[0].facts.group_tasks("service:web")][..])
+                );
+                assert_eq!(
+                    prepared.resources_remaining,
+                    Some(&[[all[0].cpu_remaining, all[0].memory_remaining]][..])
                 );
                 let shown = all[0].clone();
                 // What the task-by-task updates show is what a recomputation from the bookkeeping gives.
@@ -895,6 +957,8 @@ mod tests {
             .txn(Txn::new().delete("/ecs/r/instances/c/i1"))
             .await
             .unwrap();
-        index.with("r", "c", |c| assert!(c.candidates.is_empty()));
+        index.with("r", "c", |c| {
+            assert!(c.candidates.is_empty() && c.resources.is_empty())
+        });
     }
 }

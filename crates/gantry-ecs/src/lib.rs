@@ -12,6 +12,7 @@ mod container_instances;
 mod error;
 mod events;
 mod index;
+mod keyed_lock;
 mod keys;
 mod placement;
 mod records;
@@ -62,9 +63,14 @@ impl Default for EcsConfig {
 pub struct EcsService<S> {
     repo: Repo<S>,
     config: EcsConfig,
-    /// Placement reads what instances have left and then writes tasks; one at a time so two calls cannot both
-    /// take the last free resources. (One server: with several servers this becomes a lease.)
+    /// Placement reads what instances have left and then records its tasks in the index; one at a time so two
+    /// calls cannot both take the last free resources. An async lock, so that a call waiting for its turn leaves
+    /// its thread to other work (the index's own lock would block it). (One server: with several servers this
+    /// becomes a lease.)
     placement: tokio::sync::Mutex<()>,
+    /// A RunTask with a client token holds its token's lock until its tasks are committed, so that a retry finds
+    /// them.
+    client_tokens: keyed_lock::KeyedLocks,
     /// Instances and tasks of every cluster, as placement and the agent's poll read them.
     index: Arc<index::Index>,
     /// Wakes the service controller after a change it should act on.
@@ -84,6 +90,7 @@ impl<S: Store> EcsService<S> {
             repo: Repo { store },
             config,
             placement: tokio::sync::Mutex::new(()),
+            client_tokens: Default::default(),
             services_changed: tokio::sync::Notify::new(),
             launch_backoff: Default::default(),
             quiet_services: Default::default(),

@@ -403,7 +403,11 @@ impl<S: Store> EcsService<S> {
             .iter()
             .map(|r| gantry_model::json::to_value(&r.task))
             .collect();
-        Ok(json!({ "tasks": tasks, "failures": gantry_model::json::to_value(&failures) }))
+        // Built in place: `json!` would copy every task's JSON once more.
+        let mut out = serde_json::Map::new();
+        out.insert("tasks".into(), Value::Array(tasks));
+        out.insert("failures".into(), gantry_model::json::to_value(&failures));
+        Ok(Value::Object(out))
     }
 
     /// Turns placement results into task records, recorded in the index at once. `positions` maps the planned
@@ -445,8 +449,16 @@ impl<S: Store> EcsService<S> {
         launch: &Launch,
         targets: Targets,
     ) -> Result<(Vec<TaskRecord>, Vec<Failure>)> {
-        let placing = self.placement.lock().await;
         let (region, cluster) = (scope.region.as_str(), launch.cluster.as_str());
+        let _token = match &launch.client_token {
+            Some(token) => Some(
+                self.client_tokens
+                    .lock(&format!("{region}/{cluster}/{token}"))
+                    .await,
+            ),
+            None => None,
+        };
+        let placing = self.placement.lock().await;
         if let Some(token) = &launch.client_token {
             let earlier: Vec<TaskRecord> = self
                 .index
@@ -552,10 +564,8 @@ impl<S: Store> EcsService<S> {
         };
         let Placed { created, failures } = placed?;
         // The index holds the new tasks already, so the next placement may go on while these commit (and their
-        // commits share a disk sync). A client token keeps the lock: a retry must find these tasks in the store.
-        if launch.client_token.is_none() {
-            drop(placing);
-        }
+        // commits share a disk sync). A client token's lock is kept: a retry must find these tasks in the store.
+        drop(placing);
         let mut txn = Txn::new();
         for r in &created {
             txn = txn.put(keys::task(region, cluster, r.task.id()), encode(r));
@@ -686,7 +696,11 @@ impl<S: Store> EcsService<S> {
                 })),
             }
         }
-        Ok(json!({ "tasks": tasks, "failures": gantry_model::json::to_value(&failures) }))
+        // Built in place: `json!` would copy every task's JSON once more.
+        let mut out = serde_json::Map::new();
+        out.insert("tasks".into(), Value::Array(tasks));
+        out.insert("failures".into(), gantry_model::json::to_value(&failures));
+        Ok(Value::Object(out))
     }
 
     pub(crate) fn list_tasks(&self, scope: &Scope, body: &[u8]) -> Result<Value> {

@@ -8,7 +8,7 @@ use gantry_aws::{JsonService, RequestContext};
 use gantry_ecs::{EcsConfig, EcsService};
 use gantry_model::agent::{ContainerStateChange, RegisterRequest, TaskStateChange};
 use gantry_model::Scope;
-use gantry_store::RedbStore;
+use gantry_store::WalStore;
 use serde_json::{json, Value};
 
 fn ctx() -> RequestContext {
@@ -20,15 +20,15 @@ fn ctx() -> RequestContext {
 }
 
 async fn call(
-    ecs: &EcsService<RedbStore>,
+    ecs: &EcsService<WalStore>,
     op: &str,
     body: Value,
 ) -> Result<Value, gantry_aws::AwsError> {
     ecs.call(&ctx(), op, body.to_string().as_bytes()).await
 }
 
-async fn setup(cpu: i64, memory: i64) -> (Arc<EcsService<RedbStore>>, String) {
-    let store = Arc::new(RedbStore::in_memory().unwrap());
+async fn setup(cpu: i64, memory: i64) -> (Arc<EcsService<WalStore>>, String) {
+    let store = Arc::new(WalStore::in_memory().unwrap());
     let ecs = EcsService::new(store, EcsConfig::default());
     let reg = ecs
         .agent_register(RegisterRequest {

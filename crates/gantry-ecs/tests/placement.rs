@@ -10,7 +10,7 @@ use gantry_ecs::{EcsConfig, EcsService};
 use gantry_model::agent::RegisterRequest;
 use gantry_model::ecs::Attribute;
 use gantry_model::Scope;
-use gantry_store::RedbStore;
+use gantry_store::WalStore;
 use serde_json::{json, Value};
 
 fn ctx() -> RequestContext {
@@ -21,15 +21,15 @@ fn ctx() -> RequestContext {
     }
 }
 
-async fn call(ecs: &EcsService<RedbStore>, op: &str, body: Value) -> Result<Value, String> {
+async fn call(ecs: &EcsService<WalStore>, op: &str, body: Value) -> Result<Value, String> {
     ecs.call(&ctx(), op, body.to_string().as_bytes())
         .await
         .map_err(|e| format!("{} {}", e.code, e.message))
 }
 
 /// Six instances, two per zone; `memory` MiB each. Returns the ARNs in zone order (a, a, b, b, c, c).
-async fn cluster(memory: i64) -> (Arc<EcsService<RedbStore>>, Vec<String>) {
-    let store = Arc::new(RedbStore::in_memory().unwrap());
+async fn cluster(memory: i64) -> (Arc<EcsService<WalStore>>, Vec<String>) {
+    let store = Arc::new(WalStore::in_memory().unwrap());
     let ecs = EcsService::new(store, EcsConfig::default());
     let mut arns = Vec::new();
     for (i, zone) in ["a", "a", "b", "b", "c", "c"].iter().enumerate() {

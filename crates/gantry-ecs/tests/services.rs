@@ -6,7 +6,7 @@ use std::sync::Arc;
 use gantry_aws::{JsonService, RequestContext};
 use gantry_ecs::{EcsConfig, EcsService};
 use gantry_model::Scope;
-use gantry_store::RedbStore;
+use gantry_store::WalStore;
 use serde_json::{json, Value};
 
 fn ctx() -> RequestContext {
@@ -17,15 +17,15 @@ fn ctx() -> RequestContext {
     }
 }
 
-async fn call(ecs: &EcsService<RedbStore>, op: &str, body: Value) -> Result<Value, String> {
+async fn call(ecs: &EcsService<WalStore>, op: &str, body: Value) -> Result<Value, String> {
     ecs.call(&ctx(), op, body.to_string().as_bytes())
         .await
         .map_err(|e| e.code)
 }
 
-async fn setup() -> Arc<EcsService<RedbStore>> {
+async fn setup() -> Arc<EcsService<WalStore>> {
     let ecs = EcsService::new(
-        Arc::new(RedbStore::in_memory().unwrap()),
+        Arc::new(WalStore::in_memory().unwrap()),
         EcsConfig::default(),
     );
     call(&ecs, "CreateCluster", json!({"clusterName": "default"}))
@@ -293,7 +293,7 @@ mod controller {
 
     /// A hand-driven agent: registers, and reports every desired task as RUNNING (or, for images named
     /// `crash`, as exited at once) and every task asked to stop as STOPPED.
-    async fn agent(ecs: &Arc<EcsService<RedbStore>>) -> String {
+    async fn agent(ecs: &Arc<EcsService<WalStore>>) -> String {
         let reg = ecs
             .agent_register(RegisterRequest {
                 cluster: "default".into(),
@@ -375,7 +375,7 @@ mod controller {
         arn
     }
 
-    async fn describe(ecs: &EcsService<RedbStore>, name: &str) -> Value {
+    async fn describe(ecs: &EcsService<WalStore>, name: &str) -> Value {
         call(ecs, "DescribeServices", json!({"services": [name]}))
             .await
             .unwrap()["services"][0]
@@ -383,7 +383,7 @@ mod controller {
     }
 
     async fn wait_for(
-        ecs: &EcsService<RedbStore>,
+        ecs: &EcsService<WalStore>,
         name: &str,
         what: &str,
         ok: impl Fn(&Value) -> bool,
@@ -663,7 +663,7 @@ mod controller {
     /// before the agent timeout has passed.
     #[tokio::test]
     async fn a_restart_does_not_take_every_task_for_lost() {
-        let store = Arc::new(RedbStore::in_memory().unwrap());
+        let store = Arc::new(WalStore::in_memory().unwrap());
         let before = EcsService::new(store.clone(), EcsConfig::default());
         call(&before, "CreateCluster", json!({"clusterName": "default"}))
             .await

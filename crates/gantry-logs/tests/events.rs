@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use common::*;
 use gantry_logs::LogsService;
-use gantry_store::RedbStore;
+use gantry_store::WalStore;
 use serde_json::{json, Value};
 
 const DAY: i64 = 86_400_000;
@@ -547,7 +547,7 @@ async fn retention_deletes_old_events() {
 #[tokio::test]
 async fn reopening_keeps_events() {
     let dir = tmpdir("reopen");
-    let store = RedbStore::in_memory().unwrap();
+    let store = WalStore::in_memory().unwrap();
     let t = now();
     {
         let svc = std::sync::Arc::new(LogsService::open(store.clone(), &dir).unwrap());

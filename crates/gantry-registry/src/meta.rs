@@ -621,7 +621,7 @@ impl<S: Store> Meta<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gantry_store::RedbStore;
+    use gantry_store::WalStore;
 
     #[test]
     fn keys_do_not_collide() {
@@ -634,7 +634,7 @@ mod tests {
 
     #[tokio::test]
     async fn manifests_need_their_blobs() {
-        let meta = Meta::new(RedbStore::in_memory().unwrap());
+        let meta = Meta::new(WalStore::in_memory().unwrap());
         let layer = Digest::of(b"layer");
         let content = "{}".to_string();
         let rec = ManifestRecord {
@@ -677,7 +677,7 @@ mod tests {
 
     #[tokio::test]
     async fn explicit_repositories_and_immutable_tags() {
-        let meta = Meta::new(RedbStore::in_memory().unwrap());
+        let meta = Meta::new(WalStore::in_memory().unwrap());
         meta.require_explicit_repos();
         let layer = Digest::of(b"layer");
         assert!(matches!(

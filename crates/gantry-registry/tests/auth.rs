@@ -10,7 +10,7 @@ use gantry_aws::{JsonService, RequestContext};
 use gantry_model::Scope;
 use gantry_registry::ecr::{EcrConfig, EcrService};
 use gantry_registry::{router, Registry};
-use gantry_store::RedbStore;
+use gantry_store::WalStore;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -56,7 +56,7 @@ fn basic(user: &str, password: &str) -> String {
 #[tokio::test]
 async fn requests_need_a_token_from_get_authorization_token() {
     let dir = std::env::temp_dir().join(format!("gantry-auth-test-{}", uuid::Uuid::new_v4()));
-    let registry = Arc::new(Registry::open(RedbStore::in_memory().unwrap(), &dir).unwrap());
+    let registry = Arc::new(Registry::open(WalStore::in_memory().unwrap(), &dir).unwrap());
     let ecr = EcrService::new(registry.clone(), EcrConfig { port: 4566 });
     let app = router(registry.clone());
     let ctx = RequestContext {
@@ -82,7 +82,7 @@ async fn requests_need_a_token_from_get_authorization_token() {
     let token = decoded.strip_prefix("AWS:").unwrap().to_string();
 
     // Refused without credentials, with a wrong token, a wrong user, garbage: 401, challenge, spec body.
-    let other = Registry::open(RedbStore::in_memory().unwrap(), &dir.join("other")).unwrap();
+    let other = Registry::open(WalStore::in_memory().unwrap(), &dir.join("other")).unwrap();
     let (foreign, _) = other.issue_token(3600);
     for auth in [
         None,

@@ -10,13 +10,13 @@ use gantry_aws::{AwsError, JsonService, RequestContext};
 use gantry_model::Scope;
 use gantry_registry::ecr::{EcrConfig, EcrService};
 use gantry_registry::{router, Digest, Registry};
-use gantry_store::RedbStore;
+use gantry_store::WalStore;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
 struct Ecr {
-    service: Arc<EcrService<RedbStore>>,
+    service: Arc<EcrService<WalStore>>,
     app: axum::Router,
     ctx: RequestContext,
     _dir: std::path::PathBuf,
@@ -26,7 +26,7 @@ impl Ecr {
     fn new() -> Ecr {
         let dir = std::env::temp_dir().join(format!("gantry-ecr-test-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let registry = Arc::new(Registry::open(RedbStore::in_memory().unwrap(), &dir).unwrap());
+        let registry = Arc::new(Registry::open(WalStore::in_memory().unwrap(), &dir).unwrap());
         let service = EcrService::new(registry.clone(), EcrConfig { port: 4566 });
         Ecr {
             service,

@@ -10,15 +10,15 @@ use gantry_model::Scope;
 use gantry_registry::ecr::{EcrConfig, EcrService};
 use gantry_registry::lifecycle::{run_once, spawn_lifecycle};
 use gantry_registry::{router, Digest, Registry};
-use gantry_store::RedbStore;
+use gantry_store::WalStore;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
 const DAY: u64 = 86_400;
 
 struct Ecr {
-    registry: Arc<Registry<RedbStore>>,
-    service: Arc<EcrService<RedbStore>>,
+    registry: Arc<Registry<WalStore>>,
+    service: Arc<EcrService<WalStore>>,
     app: axum::Router,
     ctx: RequestContext,
     dir: std::path::PathBuf,
@@ -35,7 +35,7 @@ impl Ecr {
         let dir =
             std::env::temp_dir().join(format!("gantry-lifecycle-test-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let registry = Arc::new(Registry::open(RedbStore::in_memory().unwrap(), &dir).unwrap());
+        let registry = Arc::new(Registry::open(WalStore::in_memory().unwrap(), &dir).unwrap());
         let service = EcrService::new(registry.clone(), EcrConfig { port: 4566 });
         Ecr {
             registry: registry.clone(),

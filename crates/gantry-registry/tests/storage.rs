@@ -10,7 +10,7 @@ use common::Reply;
 use gantry_registry::gc::{GcOptions, GcReport};
 use gantry_registry::meta::{blob_key, now, BlobLink};
 use gantry_registry::{router, Digest, Registry};
-use gantry_store::{RedbStore, Store, Txn};
+use gantry_store::{Store, Txn, WalStore};
 use http_body_util::BodyExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use tower::ServiceExt;
 const IMAGE: &str = "application/vnd.oci.image.manifest.v1+json";
 
 struct Reg {
-    reg: Arc<Registry<RedbStore>>,
+    reg: Arc<Registry<WalStore>>,
     app: Router,
     base: PathBuf,
     data: PathBuf,
@@ -39,7 +39,7 @@ impl Reg {
 
     /// A registry over the same data directory (a new, empty store: upload sessions live in files).
     fn open(base: PathBuf, data: PathBuf) -> Reg {
-        let reg = Arc::new(Registry::open(RedbStore::in_memory().unwrap(), &data).unwrap());
+        let reg = Arc::new(Registry::open(WalStore::in_memory().unwrap(), &data).unwrap());
         Reg {
             app: router(reg.clone()),
             reg,

@@ -1,23 +1,24 @@
 //! Gantry's store: a key-value map with one global revision, shaped after etcd so that an etcd backend can come
 //! later. `get` and `range` read an in-memory copy; `txn` checks compare-and-swap conditions and commits durably
-//! (group commit on one writer thread); `watch` streams changes under a prefix from a revision.
+//! (a write-ahead log with group commit, and snapshots); `watch` streams changes under a prefix from a revision.
 //! It knows nothing of what the keys mean.
 
+mod disk;
 mod error;
-mod redb_store;
 mod types;
+mod wal_store;
 mod watch;
 
 pub use error::StoreError;
-pub use redb_store::RedbStore;
 pub use types::{Compare, Event, EventKind, KeyValue, Txn, TxnOutcome};
+pub use wal_store::{Options, WalStore};
 pub use watch::Watcher;
 
 use std::future::Future;
 use std::sync::Arc;
 
-/// A callback for committed changes; see [`Store::observe`].
-pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+/// A callback for committed changes, given those of one commit at a time; see [`Store::observe`].
+pub type Observer = Arc<dyn Fn(&[&Event]) + Send + Sync>;
 
 /// The store interface every backend implements.
 pub trait Store: Send + Sync + 'static {
@@ -38,7 +39,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Registers `observer` for every change under `prefix` and returns what is under `prefix` now, atomically:
     /// the observer sees exactly the changes after that snapshot, in revision order, each before the `txn` that
-    /// made it returns (so an index it feeds is never behind a caller's own writes). Observers run on the commit
-    /// path and must be quick and must not call the store.
+    /// made it returns (so an index it feeds is never behind a caller's own writes). The changes of transactions
+    /// committed together come in one call. Observers run on the commit path and must be quick and must not call
+    /// the store.
     fn observe(&self, prefix: &str, observer: Observer) -> Vec<KeyValue>;
 }

@@ -30,18 +30,25 @@ impl Hub {
         self.observers.push((prefix.to_string(), observer));
     }
 
-    pub(crate) fn publish(&mut self, event: Event) {
+    /// Tells observers (once each, with the events under their prefix) and watchers about committed events.
+    pub(crate) fn publish(&mut self, events: Vec<Event>) {
         for (prefix, observer) in &self.observers {
-            if event.kv.key.starts_with(prefix.as_str()) {
-                observer(&event);
+            let matching: Vec<&Event> = events
+                .iter()
+                .filter(|e| e.kv.key.starts_with(prefix.as_str()))
+                .collect();
+            if !matching.is_empty() {
+                observer(&matching);
             }
         }
-        let event = Arc::new(event);
-        if self.history.len() == HISTORY {
-            self.history.pop_front();
+        for event in events {
+            let event = Arc::new(event);
+            if self.history.len() == HISTORY {
+                self.history.pop_front();
+            }
+            self.history.push_back(event.clone());
+            let _ = self.sender.send(event);
         }
-        self.history.push_back(event.clone());
-        let _ = self.sender.send(event);
     }
 
     /// A watcher that first replays kept events after `from_revision`. `current` is the store's revision.

@@ -1,4 +1,4 @@
-use gantry_store::{Compare, EventKind, RedbStore, Store, StoreError, Txn, TxnOutcome};
+use gantry_store::{Compare, EventKind, Store, StoreError, Txn, TxnOutcome, WalStore};
 
 fn tmpdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("gantry-store-test-{name}-{}", std::process::id()));
@@ -9,7 +9,7 @@ fn tmpdir(name: &str) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn put_get_range_and_revisions() {
-    let s = RedbStore::in_memory().unwrap();
+    let s = WalStore::in_memory().unwrap();
     assert_eq!(s.revision(), 0);
     let out = s
         .txn(
@@ -31,7 +31,7 @@ async fn put_get_range_and_revisions() {
 
 #[tokio::test]
 async fn compare_and_swap_conflicts_write_nothing() {
-    let s = RedbStore::in_memory().unwrap();
+    let s = WalStore::in_memory().unwrap();
     s.txn(
         Txn::new()
             .compare(Compare::absent("/k"))
@@ -77,7 +77,7 @@ async fn compare_and_swap_conflicts_write_nothing() {
 
 #[tokio::test]
 async fn delete_prefix_removes_everything_under_it() {
-    let s = RedbStore::in_memory().unwrap();
+    let s = WalStore::in_memory().unwrap();
     s.txn(
         Txn::new()
             .put("/x/1", vec![])
@@ -94,9 +94,9 @@ async fn delete_prefix_removes_everything_under_it() {
 #[tokio::test]
 async fn survives_reopen() {
     let dir = tmpdir("reopen");
-    let path = dir.join("state.redb");
+    let path = dir.join("state");
     {
-        let s = RedbStore::open(&path).unwrap();
+        let s = WalStore::open(&path).unwrap();
         s.txn(Txn::new().put("/a", b"1".to_vec())).await.unwrap();
         s.txn(Txn::new().put("/b", b"2".to_vec()).delete("/a"))
             .await
@@ -105,7 +105,7 @@ async fn survives_reopen() {
     // The writer thread holds the file until its queue closes; give it a moment.
     let mut reopened = None;
     for _ in 0..50 {
-        match RedbStore::open(&path) {
+        match WalStore::open(&path) {
             Ok(s) => {
                 reopened = Some(s);
                 break;
@@ -121,7 +121,7 @@ async fn survives_reopen() {
 
 #[tokio::test]
 async fn watch_replays_from_a_revision_then_follows() {
-    let s = RedbStore::in_memory().unwrap();
+    let s = WalStore::in_memory().unwrap();
     s.txn(Txn::new().put("/t/1", b"a".to_vec())).await.unwrap();
     s.txn(Txn::new().put("/u/1", b"b".to_vec())).await.unwrap();
     s.txn(
@@ -143,7 +143,7 @@ async fn watch_replays_from_a_revision_then_follows() {
 
 #[tokio::test]
 async fn concurrent_transactions_all_commit_with_distinct_revisions() {
-    let s = RedbStore::in_memory().unwrap();
+    let s = WalStore::in_memory().unwrap();
     let mut handles = Vec::new();
     for i in 0..200 {
         let s = s.clone();
@@ -166,7 +166,7 @@ async fn concurrent_transactions_all_commit_with_distinct_revisions() {
 
 #[tokio::test]
 async fn watching_a_forgotten_revision_says_compacted() {
-    let s = RedbStore::in_memory().unwrap();
+    let s = WalStore::in_memory().unwrap();
     for i in 0..1200 {
         s.txn(Txn::new().put(format!("/k/{i}"), vec![]))
             .await
@@ -179,7 +179,7 @@ async fn watching_a_forgotten_revision_says_compacted() {
 #[tokio::test]
 async fn observers_see_every_change_after_their_snapshot_before_the_txn_returns() {
     use std::sync::{Arc, Mutex};
-    let s = RedbStore::in_memory().unwrap();
+    let s = WalStore::in_memory().unwrap();
     s.txn(Txn::new().put("/o/before", b"0".to_vec()))
         .await
         .unwrap();
@@ -187,10 +187,12 @@ async fn observers_see_every_change_after_their_snapshot_before_the_txn_returns(
     let sink = seen.clone();
     let snapshot = s.observe(
         "/o/",
-        Arc::new(move |e| {
-            sink.lock()
-                .unwrap()
-                .push((e.kv.key.clone(), e.kind, e.kv.mod_revision))
+        Arc::new(move |events| {
+            for e in events {
+                sink.lock()
+                    .unwrap()
+                    .push((e.kv.key.clone(), e.kind, e.kv.mod_revision))
+            }
         }),
     );
     assert_eq!(snapshot.len(), 1);

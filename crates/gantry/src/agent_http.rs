@@ -497,7 +497,7 @@ mod http_tests {
     use gantry_ecs::{EcsConfig, EcsService};
     use gantry_logs::LogsService;
     use gantry_model::Scope;
-    use gantry_store::{RedbStore, Store, Txn};
+    use gantry_store::{Store, Txn, WalStore};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
@@ -506,8 +506,8 @@ mod http_tests {
 
     struct TestServer {
         addr: SocketAddr,
-        ecs: Arc<EcsService<RedbStore>>,
-        store: Arc<RedbStore>,
+        ecs: Arc<EcsService<WalStore>>,
+        store: Arc<WalStore>,
         auth: AgentAuth,
         dir: PathBuf,
     }
@@ -525,7 +525,7 @@ mod http_tests {
             gantry_model::new_id()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let store = Arc::new(RedbStore::open(&dir.join("state.redb")).unwrap());
+        let store = Arc::new(WalStore::open(&dir.join("state")).unwrap());
         let ecs = EcsService::new(
             store.clone(),
             EcsConfig {

@@ -13,12 +13,12 @@ use gantry_model::agent::{
 };
 use gantry_model::Scope;
 use gantry_registry::ecr::EcrService;
-use gantry_store::RedbStore;
+use gantry_store::WalStore;
 
 pub struct Embedded {
-    pub ecs: Arc<EcsService<RedbStore>>,
-    pub logs: Arc<LogsService<RedbStore>>,
-    pub ecr: Arc<EcrService<RedbStore>>,
+    pub ecs: Arc<EcsService<WalStore>>,
+    pub logs: Arc<LogsService<WalStore>>,
+    pub ecr: Arc<EcrService<WalStore>>,
     pub scope: Scope,
     /// The agent's registration and the ARN it got, to restore its container instance after an admin reset.
     pub registration: Mutex<Option<(RegisterRequest, String)>>,
@@ -31,9 +31,9 @@ pub struct Embedded {
 
 impl Embedded {
     pub fn new(
-        ecs: Arc<EcsService<RedbStore>>,
-        logs: Arc<LogsService<RedbStore>>,
-        ecr: Arc<EcrService<RedbStore>>,
+        ecs: Arc<EcsService<WalStore>>,
+        logs: Arc<LogsService<WalStore>>,
+        ecr: Arc<EcrService<WalStore>>,
         scope: Scope,
         embedded_agent: bool,
         agent_timeout: Duration,

@@ -14,7 +14,7 @@ use gantry_aws::{Credentials, Edge, EdgeConfig, JsonService};
 use gantry_ecs::{EcsConfig, EcsService};
 use gantry_logs::LogsService;
 use gantry_model::Scope;
-use gantry_store::{RedbStore, Store, Txn};
+use gantry_store::{Store, Txn, WalStore};
 
 use crate::agent_http::{self, AgentAuth, AgentHttp};
 use crate::config::ServerConfig;
@@ -42,9 +42,9 @@ pub enum ServerError {
 
 #[derive(Clone)]
 struct Admin {
-    store: Arc<RedbStore>,
-    logs: Arc<LogsService<RedbStore>>,
-    ecs: Arc<EcsService<RedbStore>>,
+    store: Arc<WalStore>,
+    logs: Arc<LogsService<WalStore>>,
+    ecs: Arc<EcsService<WalStore>>,
     embedded: Option<Arc<Embedded>>,
     enabled: bool,
 }
@@ -149,7 +149,7 @@ pub(crate) async fn shutdown_signal() {
 pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     let dir = config.data_dir.display().to_string();
     std::fs::create_dir_all(&config.data_dir).map_err(|e| ServerError::DataDir(dir.clone(), e))?;
-    let store = Arc::new(RedbStore::open(&config.data_dir.join("state.redb"))?);
+    let store = Arc::new(WalStore::open(&config.data_dir.join("state"))?);
     let ecs = EcsService::new(
         store.clone(),
         EcsConfig {

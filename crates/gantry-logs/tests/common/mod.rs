@@ -9,15 +9,15 @@ use std::sync::Arc;
 use gantry_aws::{AwsError, JsonService, RequestContext};
 use gantry_logs::LogsService;
 use gantry_model::Scope;
-use gantry_store::RedbStore;
+use gantry_store::WalStore;
 use serde_json::Value;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "000000000000";
 
 pub struct Harness {
-    pub svc: Arc<LogsService<RedbStore>>,
-    pub store: RedbStore,
+    pub svc: Arc<LogsService<WalStore>>,
+    pub store: WalStore,
     pub dir: PathBuf,
     pub ctx: RequestContext,
 }
@@ -50,7 +50,7 @@ pub fn ctx() -> RequestContext {
 impl Harness {
     pub fn new(name: &str) -> Harness {
         let dir = tmpdir(name);
-        let store = RedbStore::in_memory().unwrap();
+        let store = WalStore::in_memory().unwrap();
         let svc = Arc::new(LogsService::open(store.clone(), &dir).unwrap());
         Harness {
             svc,

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use bytes::Bytes;
 use gantry_registry::{router, Digest, Registry};
-use gantry_store::RedbStore;
+use gantry_store::WalStore;
 use http_body_util::BodyExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,7 +50,7 @@ impl Harness {
             std::env::temp_dir().join(format!("gantry-registry-test-{}", uuid::Uuid::new_v4()));
         let data = base.join("data");
         std::fs::create_dir_all(&data).unwrap();
-        let registry = Registry::open(RedbStore::in_memory().unwrap(), &data).unwrap();
+        let registry = Registry::open(WalStore::in_memory().unwrap(), &data).unwrap();
         Harness {
             app: router(Arc::new(registry)),
             base,

@@ -71,6 +71,9 @@ pub struct Prepared<'a> {
     /// Per attribute name: every candidate's value of the attribute as a number, equal values as equal numbers
     /// (having no value, or not having the attribute, is one more value).
     pub attribute_values: Option<&'a HashMap<String, Vec<u32>>>,
+    /// `[cpu_remaining, memory_remaining]` of every candidate, in candidate order: read in one array where the
+    /// candidates themselves are a cache miss each.
+    pub resources_remaining: Option<&'a [[i64; 2]]>,
 }
 
 /// `plan`, with some of its inputs precomputed.
@@ -244,69 +247,133 @@ impl<'a> Planner<'a> {
             choice,
             closest: None,
         };
-        planner.admit_all(count.max(1));
+        planner.admit_all(count.max(1), prepared.resources_remaining);
         planner
     }
 
     /// One pass over every instance: notes why those that cannot take the task cannot, and keeps those that
     /// can (for a ranked choice, each cell's best `keep`).
-    fn admit_all(&mut self, keep: usize) {
+    fn admit_all(&mut self, keep: usize, prepared_resources: Option<&[[i64; 2]]>) {
+        let cell_of = match &mut self.choice {
+            Choice::Ranked { cell_of, .. } => std::mem::take(cell_of),
+            Choice::Random { .. } => {
+                for i in 0..self.candidates.len() {
+                    match self.check(i) {
+                        Err(f) => self.note(i, f),
+                        Ok(()) => {
+                            if let Choice::Random { eligible } = &mut self.choice {
+                                eligible.push(i as u32);
+                            }
+                        }
+                    }
+                }
+                return;
+            }
+        };
         let mut heaps: Vec<BinaryHeap<Rank>> = Vec::new();
-        for i in 0..self.candidates.len() {
+        for (i, &cell) in cell_of.iter().enumerate() {
+            let cell = cell as usize;
+            if heaps.len() <= cell {
+                heaps.resize_with(cell + 1, BinaryHeap::new);
+            }
+            let resources = match prepared_resources {
+                Some(r) => {
+                    let c = &self.candidates[i];
+                    debug_assert_eq!(r[i], [c.cpu_remaining, c.memory_remaining]);
+                    r[i]
+                }
+                None => {
+                    let c = &self.candidates[i];
+                    [c.cpu_remaining, c.memory_remaining]
+                }
+            };
+            let heap = &mut heaps[cell];
+            // Ranked out by `keep` instances that can take the task: whether this one can does not matter, and
+            // neither does why not, since with that many able instances no task of the plan fails.
+            let full = heap.len() >= keep;
+            if full
+                && heap
+                    .peek()
+                    .is_some_and(|worst| !self.ranks_below(i, resources, worst))
+            {
+                continue;
+            }
+            let rank = self.rank_of(i, resources);
             if let Err(f) = self.check(i) {
                 self.note(i, f);
                 continue;
             }
-            let rank = self.rank(i);
-            match &mut self.choice {
-                Choice::Random { eligible } => eligible.push(i as u32),
-                Choice::Ranked { cell_of, .. } => {
-                    let cell = cell_of[i] as usize;
-                    if heaps.len() <= cell {
-                        heaps.resize_with(cell + 1, BinaryHeap::new);
-                    }
-                    let heap = &mut heaps[cell];
-                    if heap.len() < keep {
-                        heap.push(rank);
-                    } else if heap.peek().is_some_and(|worst| rank < *worst) {
-                        heap.pop();
-                        heap.push(rank);
-                    }
-                }
+            if full {
+                heap.pop();
             }
+            heap.push(rank);
         }
-        if let Choice::Ranked { cells, .. } = &mut self.choice {
-            for heap in heaps {
-                // Every member of a cell has the same buckets; an empty cell never comes first.
-                let buckets = match heap.peek() {
-                    Some(&(_, _, i)) => self.spreads.iter().map(|s| s.bucket[i as usize]).collect(),
-                    None => Vec::new(),
-                };
-                cells.push(Cell {
-                    buckets,
-                    best: heap.into_iter().collect(),
-                });
-            }
+        let Choice::Ranked {
+            cells,
+            cell_of: kept,
+            ..
+        } = &mut self.choice
+        else {
+            return;
+        };
+        *kept = cell_of;
+        for heap in heaps {
+            // Every member of a cell has the same buckets; an empty cell never comes first.
+            let buckets = match heap.peek() {
+                Some(&(_, _, i)) => self.spreads.iter().map(|s| s.bucket[i as usize]).collect(),
+                None => Vec::new(),
+            };
+            cells.push(Cell {
+                buckets,
+                best: heap.into_iter().collect(),
+            });
         }
     }
 
     /// The instance's own key values and tag (a hash of its index with the plan's seed: random, yet fixed for
     /// the plan, so that an instance keeps its place among its ties).
     fn rank(&self, i: usize) -> Rank {
+        let c = &self.candidates[i];
+        self.rank_of(i, [c.cpu_remaining, c.memory_remaining])
+    }
+
+    /// `rank`, with the instance's `[cpu, memory]` remaining given. Inlined: the hot loop of `admit_all`.
+    #[inline(always)]
+    fn rank_of(&self, i: usize, [cpu, memory]: [i64; 2]) -> Rank {
         let Choice::Ranked { seed, .. } = self.choice else {
             return ([0; MAX_STRATEGIES], 0, i as u32);
         };
-        let c = &self.candidates[i];
         let mut values = [0; MAX_STRATEGIES];
         for (v, key) in values.iter_mut().zip(&self.keys) {
             *v = match *key {
-                Key::Cpu => c.cpu_remaining,
-                Key::Memory => c.memory_remaining,
+                Key::Cpu => cpu,
+                Key::Memory => memory,
                 Key::Instance => self.group_tasks[i] as i64,
                 Key::Bucket(_) => 0,
             };
         }
         (values, mix(seed ^ i as u64), i as u32)
+    }
+
+    /// Whether the instance's rank is less than `other`, without building it (most instances of a large
+    /// cluster are compared once and dropped).
+    #[inline(always)]
+    fn ranks_below(&self, i: usize, [cpu, memory]: [i64; 2], other: &Rank) -> bool {
+        for (key, &theirs) in self.keys.iter().zip(&other.0) {
+            let mine = match *key {
+                Key::Cpu => cpu,
+                Key::Memory => memory,
+                Key::Instance => self.group_tasks[i] as i64,
+                Key::Bucket(_) => 0,
+            };
+            if mine != theirs {
+                return mine < theirs;
+            }
+        }
+        let Choice::Ranked { seed, .. } = self.choice else {
+            return (i as u32) < other.2;
+        };
+        (mix(seed ^ i as u64), i as u32) < (other.1, other.2)
     }
 
     /// Resources first, then the constraints in order.

@@ -448,9 +448,14 @@ fn prepared_numbers_give_the_same_plan() {
     .into();
     let mut derived = cs.clone();
     let a = plan(&mut derived, &req, 40, &mut StdRng::seed_from_u64(5));
+    let resources: Vec<[i64; 2]> = cs
+        .iter()
+        .map(|c| [c.cpu_remaining, c.memory_remaining])
+        .collect();
     let prepared = Prepared {
         group_tasks: Some(&group_tasks),
         attribute_values: Some(&values),
+        resources_remaining: Some(&resources),
     };
     let b = plan_prepared(&mut cs, &req, 40, &mut StdRng::seed_from_u64(5), prepared);
     assert_eq!(placed(&a), placed(&b));
