@@ -30,6 +30,29 @@ struct Args {
     callers: usize,
 }
 
+/// Waits until every service's record counts all its tasks, then a second more: the controller's passes right
+/// after a service has been filled each read its 50,000 tasks again, and the latency is measured on a settled
+/// cluster, not during those.
+async fn settle_services(ecs: &Ecs, services: usize, per_service: usize) {
+    let names: Vec<String> = (0..services).map(|s| format!("svc-{s}")).collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let mut counted = true;
+        for chunk in names.chunks(10) {
+            let out = call(ecs, "DescribeServices", &json!({ "services": chunk })).await;
+            counted &= out["services"].as_array().is_some_and(|all| {
+                all.iter()
+                    .all(|s| s["pendingCount"].as_u64() == Some(per_service as u64))
+            });
+        }
+        if counted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
 fn args() -> Result<Args, String> {
     let mut a = Args {
         instances: 10_000,
@@ -200,9 +223,15 @@ async fn main() {
     }
     let service_placed = created.load(Ordering::Relaxed) - before;
     let service_secs = start.elapsed().as_secs_f64();
+    let settle = Instant::now();
+    settle_services(&ecs, a.services, per_service).await;
+    let settle_secs = settle.elapsed().as_secs_f64();
 
     // Latency on the full cluster at an offered rate, one task per call.
-    eprintln!("latency: {} tasks/s for {} s", a.rate, a.seconds);
+    eprintln!(
+        "latency: {} tasks/s for {} s (services settled {settle_secs:.1} s after their last placement)",
+        a.rate, a.seconds
+    );
     let mut latencies = Vec::new();
     let interval = Duration::from_secs_f64(1.0 / a.rate.max(1) as f64);
     let mut ticker = tokio::time::interval(interval);

@@ -7,7 +7,7 @@
 //! ([`Candidate`]) is recomputed from those summaries whenever one of them changes, so applying a summary twice
 //! (once by the placement that wrote the task, once by the observer) changes nothing.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -307,7 +307,7 @@ pub struct ClusterIndex {
     by_instance: HashMap<String, BTreeSet<String>>,
     client_tokens: HashMap<String, BTreeSet<String>>,
     /// Task ids per group, stopped tasks included.
-    by_group: HashMap<String, BTreeSet<String>>,
+    by_group: HashMap<String, Group>,
     /// Placement's numbers kept between plans (see `Prepared`): per group, its tasks on each instance in
     /// `candidates` order; per attribute, each instance's value numbered. Built when a placement first needs
     /// them; the group columns follow every task change, the attribute columns are dropped when an instance
@@ -330,6 +330,17 @@ pub struct ClusterIndex {
 /// How stale `agent_connected` may be for an instance whose agent falls silent (one that is heard from counts as
 /// connected at once): a pass over every instance per placement is the larger cost at 10,000 instances.
 const CONNECTED_REFRESH: Duration = Duration::from_secs(1);
+
+/// A task group's tasks (stopped ones included) by id, and the list the service controller last read, kept
+/// until the group changes: a steady service's pass then copies nothing.
+#[derive(Default)]
+struct Group {
+    tasks: BTreeMap<String, Arc<TaskSummary>>,
+    listed: Option<GroupList>,
+}
+
+/// A group's tasks with their summaries, in id order.
+pub type GroupList = Arc<[(String, Arc<TaskSummary>)]>;
 
 /// Group columns kept at most; past that they are built again as placements need them.
 const MAX_GROUP_COLUMNS: usize = 64;
@@ -434,13 +445,18 @@ impl ClusterIndex {
     }
 
     /// The group's tasks, stopped ones included, with their summaries.
-    pub fn group_summaries(&self, group: &str) -> Vec<(String, Arc<TaskSummary>)> {
-        self.by_group
-            .get(group)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| Some((id.clone(), self.tasks.get(id)?.clone())))
-            .collect()
+    pub fn group_summaries(&mut self, group: &str) -> GroupList {
+        let Some(g) = self.by_group.get_mut(group) else {
+            return Arc::new([]);
+        };
+        g.listed
+            .get_or_insert_with(|| {
+                g.tasks
+                    .iter()
+                    .map(|(id, t)| (id.clone(), t.clone()))
+                    .collect()
+            })
+            .clone()
     }
 
     /// How many changes the group's tasks and the cluster's instance records have seen: while both stay the
@@ -536,12 +552,13 @@ impl ClusterIndex {
             self.account(id, &old, -1);
         }
         if let Some(new) = summary {
+            let new = Arc::new(new);
             self.account(id, &new, 1);
-            self.tasks.insert(id.to_string(), Arc::new(new));
+            self.tasks.insert(id.to_string(), new);
         }
     }
 
-    fn account(&mut self, id: &str, s: &TaskSummary, sign: i64) {
+    fn account(&mut self, id: &str, s: &Arc<TaskSummary>, sign: i64) {
         if let Some(arn) = &s.instance {
             self.wake(arn);
             if s.holds {
@@ -564,7 +581,16 @@ impl ClusterIndex {
         }
         if let Some(group) = &s.member_of {
             *self.group_changes.entry(group.clone()).or_default() += 1;
-            add_or_remove(&mut self.by_group, group, id, sign);
+            let g = self.by_group.entry(group.clone()).or_default();
+            g.listed = None;
+            if sign > 0 {
+                g.tasks.insert(id.to_string(), s.clone());
+            } else {
+                g.tasks.remove(id);
+                if g.tasks.is_empty() {
+                    self.by_group.remove(group);
+                }
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use gantry_aws::{paginate, parse_input};
 use gantry_model::ecs::{
-    deployment_status, rollout_state, service_status, status, DeploymentConfiguration,
+    deployment_status, rollout_state, service_status, DeploymentConfiguration,
     DeploymentController, Failure, PlacementConstraint, PlacementStrategy, Service, Tag,
     Unsupported,
 };
@@ -170,11 +170,20 @@ impl<S: Store> EcsService<S> {
     }
 
     /// Running and pending counts per deployment id of the cluster's service tasks.
-    pub(crate) fn deployment_counts(&self, region: &str, cluster: &str) -> DeploymentCounts {
+    /// Running and pending tasks per deployment of one service, from the index's summaries of the service's task
+    /// group (no task record is read).
+    pub(crate) fn deployment_counts(
+        &self,
+        region: &str,
+        cluster: &str,
+        service: &str,
+    ) -> DeploymentCounts {
+        let tasks = self.index.with(region, cluster, |c| {
+            c.group_summaries(&format!("service:{service}"))
+        });
         let mut counts: HashMap<String, TaskCounts> = HashMap::new();
-        for t in self.cluster_tasks(region, cluster) {
-            let task = &t.value.task;
-            let Some(by) = task
+        for (_, t) in tasks.iter() {
+            let Some(by) = t
                 .started_by
                 .as_deref()
                 .filter(|s| s.starts_with("ecs-svc/"))
@@ -182,11 +191,10 @@ impl<S: Store> EcsService<S> {
                 continue;
             };
             let c = counts.entry(by.to_string()).or_default();
-            match task.last_status.as_str() {
-                status::RUNNING => c.running += 1,
-                status::STOPPED => {}
-                _ if task.desired_status == status::RUNNING => c.pending += 1,
-                _ => {}
+            if t.running {
+                c.running += 1;
+            } else if t.holds && !t.stopping {
+                c.pending += 1;
             }
         }
         DeploymentCounts(counts)
@@ -194,7 +202,7 @@ impl<S: Store> EcsService<S> {
 
     /// `{"service": ...}` with the service's current task counts, as Create/Update/DeleteService answer.
     fn service_response(&self, region: &str, cluster: &str, record: &ServiceRecord) -> Value {
-        let counts = self.deployment_counts(region, cluster);
+        let counts = self.deployment_counts(region, cluster, &record.service.service_name);
         let service = record.to_wire(|id| counts.of(id));
         json!({ "service": gantry_model::json::to_value(&service) })
     }
@@ -482,7 +490,6 @@ impl<S: Store> EcsService<S> {
         let cluster = refs::cluster_name(input.cluster.as_deref())?;
         self.find_cluster(scope, &cluster)?;
         let with_tags = input.include.iter().any(|i| i == "TAGS");
-        let counts = self.deployment_counts(&scope.region, &cluster);
         let (mut services, mut failures) = (Vec::new(), Vec::new());
         for reference in &references {
             let found = service_name_of(reference)
@@ -490,6 +497,11 @@ impl<S: Store> EcsService<S> {
                 .and_then(|n| self.find_service(scope, &cluster, &n));
             match found {
                 Some(s) => {
+                    let counts = self.deployment_counts(
+                        &scope.region,
+                        &cluster,
+                        &s.value.service.service_name,
+                    );
                     let mut service = s.value.to_wire(|id| counts.of(id));
                     if !with_tags {
                         service.tags.clear();
@@ -583,7 +595,6 @@ impl<S: Store> EcsService<S> {
             ));
         }
         let (mut found, mut failures) = (Vec::new(), Vec::new());
-        let mut counts_by_cluster: HashMap<String, DeploymentCounts> = HashMap::new();
         for arn in &arns {
             // arn:...:service-deployment/{cluster}/{service}/{digits}
             let parsed = gantry_model::Arn::parse(arn).and_then(|a| {
@@ -595,9 +606,7 @@ impl<S: Store> EcsService<S> {
             let hit = parsed.and_then(|(cluster, service, id)| {
                 let record = self.find_service(scope, &cluster, &service)?.value;
                 let d = record.deployments.iter().find(|d| d.id == id)?.clone();
-                let counts = counts_by_cluster
-                    .entry(cluster.clone())
-                    .or_insert_with(|| self.deployment_counts(&scope.region, &cluster));
+                let counts = self.deployment_counts(&scope.region, &cluster, &service);
                 Some(record.service_deployment(&d, |id| counts.of(id)))
             });
             match hit {

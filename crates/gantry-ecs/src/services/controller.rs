@@ -164,7 +164,7 @@ impl<S: Store> EcsService<S> {
         let scope = Scope::new(region, account_of(&record.service.service_arn));
         let now = time::now();
         // The index's summaries, not the records: a pass over a service of thousands of tasks decodes nothing.
-        let all_tasks: Vec<(String, Arc<TaskSummary>)> = self
+        let all_tasks: crate::index::GroupList = self
             .index
             .with(region, cluster, |c| c.group_summaries(&group));
         let deployment_ids: Vec<String> = record.deployments.iter().map(|d| d.id.clone()).collect();
