@@ -184,6 +184,20 @@ fn assign_ports(containers: &mut [ContainerDefinition], network_mode: &str, dyna
 
 pub(crate) const NO_INSTANCES: &str = "No Container Instances were found in your cluster.";
 
+/// Task records made before placement at most; more are made while placing.
+const PREMADE_TASKS: usize = 256;
+
+/// Puts a task made by `unplaced_task` on `instance`, with the dynamic host ports placement chose.
+fn put_on(record: &mut TaskRecord, instance: &Candidate, dynamic_ports: &[u16]) {
+    assign_ports(&mut record.containers, &record.network_mode, dynamic_ports);
+    record.task.container_instance_arn = Some(instance.id.clone());
+    record.task.availability_zone = instance
+        .facts
+        .attribute("ecs.availability-zone")
+        .cloned()
+        .flatten();
+}
+
 /// What one placement call produced.
 #[derive(Default)]
 pub(crate) struct Placed {
@@ -321,18 +335,13 @@ impl<S: Store> EcsService<S> {
         })
     }
 
-    fn new_task(
-        &self,
-        scope: &Scope,
-        launch: &Launch,
-        instance: &Candidate,
-        dynamic_ports: &[u16],
-    ) -> TaskRecord {
+    /// A task of `launch` with everything but where it runs: built before placement takes its lock.
+    fn unplaced_task(&self, scope: &Scope, launch: &Launch) -> TaskRecord {
         let td = &launch.definition.task_definition;
         let id = new_id();
         let task_arn = scope.arn("ecs", &format!("task/{}/{id}", launch.cluster));
-        let mut containers = launch.containers.clone();
-        assign_ports(&mut containers, td.network_mode(), dynamic_ports);
+        let containers = launch.containers.clone();
+        // Cpu and memory do not depend on the host ports placement will assign.
         let d = demand(
             &containers,
             td.network_mode(),
@@ -357,17 +366,10 @@ impl<S: Store> EcsService<S> {
                 ..Default::default()
             })
             .collect();
-        let az = instance
-            .facts
-            .attribute("ecs.availability-zone")
-            .cloned()
-            .flatten();
         let task = gantry_model::ecs::Task {
             task_arn,
             cluster_arn: scope.arn("ecs", &format!("cluster/{}", launch.cluster)),
             task_definition_arn: td.task_definition_arn.clone(),
-            container_instance_arn: Some(instance.id.clone()),
-            availability_zone: az,
             containers: wire_containers,
             cpu: launch.task_cpu.map(|c| c.to_string()),
             memory: launch.task_memory.map(|m| m.to_string()),
@@ -419,13 +421,17 @@ impl<S: Store> EcsService<S> {
         index: &mut ClusterIndex,
         position: impl Fn(usize) -> usize,
         results: Vec<std::result::Result<gantry_scheduler::Placement, Unplaced>>,
+        unplaced: &mut Vec<TaskRecord>,
         placed: &mut Placed,
     ) {
         for result in results {
             match result {
                 Ok(p) => {
-                    let candidate = index.candidate(position(p.candidate));
-                    let record = self.new_task(scope, launch, candidate, &p.dynamic_ports);
+                    let instance = index.candidate(position(p.candidate));
+                    let mut record = unplaced
+                        .pop()
+                        .unwrap_or_else(|| self.unplaced_task(scope, launch));
+                    put_on(&mut record, instance, &p.dynamic_ports);
                     index.put_placed_task(record.task.id(), TaskSummary::of(&record));
                     placed.created.push(record);
                 }
@@ -450,6 +456,17 @@ impl<S: Store> EcsService<S> {
         targets: Targets,
     ) -> Result<(Vec<TaskRecord>, Vec<Failure>)> {
         let (region, cluster) = (scope.region.as_str(), launch.cluster.as_str());
+        // The records are made before any lock is taken (ids, ARNs, containers); placement only says where. Not
+        // too many: a service's tasks that do not fit would be made on every pass for nothing.
+        let expected = match &targets {
+            Targets::Cluster(count) => *count,
+            Targets::Instances(names) => names.len(),
+            Targets::Daemon => 0,
+        }
+        .min(PREMADE_TASKS);
+        let mut unplaced: Vec<TaskRecord> = (0..expected)
+            .map(|_| self.unplaced_task(scope, launch))
+            .collect();
         let _token = match &launch.client_token {
             Some(token) => Some(
                 self.client_tokens
@@ -504,7 +521,15 @@ impl<S: Store> EcsService<S> {
                     Targets::Cluster(count) => {
                         let (all, prepared) = index.prepare(&request, now, timeout);
                         let results = plan_prepared(all, &request, count, &mut rng, prepared);
-                        self.record_placements(scope, launch, index, |i| i, results, &mut placed);
+                        self.record_placements(
+                            scope,
+                            launch,
+                            index,
+                            |i| i,
+                            results,
+                            &mut unplaced,
+                            &mut placed,
+                        );
                     }
                     Targets::Daemon => {
                         // Only instances that take tasks are considered; the others are no failure.
@@ -521,6 +546,7 @@ impl<S: Store> EcsService<S> {
                             index,
                             |i| chosen[i],
                             results,
+                            &mut unplaced,
                             &mut placed,
                         );
                     }
@@ -548,6 +574,7 @@ impl<S: Store> EcsService<S> {
                                         index,
                                         |_| i,
                                         results,
+                                        &mut unplaced,
                                         &mut placed,
                                     );
                                 }
