@@ -203,6 +203,8 @@ fn put_on(record: &mut TaskRecord, instance: &Candidate, dynamic_ports: &[u16]) 
 pub(crate) struct Placed {
     created: Vec<TaskRecord>,
     failures: Vec<Failure>,
+    /// Records made before placement (see `unplaced_task`), used before any more are made.
+    premade: Vec<TaskRecord>,
 }
 
 /// Where tasks may go.
@@ -421,14 +423,14 @@ impl<S: Store> EcsService<S> {
         index: &mut ClusterIndex,
         position: impl Fn(usize) -> usize,
         results: Vec<std::result::Result<gantry_scheduler::Placement, Unplaced>>,
-        unplaced: &mut Vec<TaskRecord>,
         placed: &mut Placed,
     ) {
         for result in results {
             match result {
                 Ok(p) => {
                     let instance = index.candidate(position(p.candidate));
-                    let mut record = unplaced
+                    let mut record = placed
+                        .premade
                         .pop()
                         .unwrap_or_else(|| self.unplaced_task(scope, launch));
                     put_on(&mut record, instance, &p.dynamic_ports);
@@ -464,7 +466,7 @@ impl<S: Store> EcsService<S> {
             Targets::Daemon => 0,
         }
         .min(PREMADE_TASKS);
-        let mut unplaced: Vec<TaskRecord> = (0..expected)
+        let premade: Vec<TaskRecord> = (0..expected)
             .map(|_| self.unplaced_task(scope, launch))
             .collect();
         let _token = match &launch.client_token {
@@ -513,7 +515,10 @@ impl<S: Store> EcsService<S> {
         let (now, timeout) = (Instant::now(), self.config.agent_timeout);
         let placed = {
             self.index.with(region, cluster, |index| {
-                let mut placed = Placed::default();
+                let mut placed = Placed {
+                    premade,
+                    ..Default::default()
+                };
                 match targets {
                     Targets::Cluster(_) | Targets::Daemon if !index.any_active() => {
                         return Err(invalid(NO_INSTANCES));
@@ -521,15 +526,7 @@ impl<S: Store> EcsService<S> {
                     Targets::Cluster(count) => {
                         let (all, prepared) = index.prepare(&request, now, timeout);
                         let results = plan_prepared(all, &request, count, &mut rng, prepared);
-                        self.record_placements(
-                            scope,
-                            launch,
-                            index,
-                            |i| i,
-                            results,
-                            &mut unplaced,
-                            &mut placed,
-                        );
+                        self.record_placements(scope, launch, index, |i| i, results, &mut placed);
                     }
                     Targets::Daemon => {
                         // Only instances that take tasks are considered; the others are no failure.
@@ -546,7 +543,6 @@ impl<S: Store> EcsService<S> {
                             index,
                             |i| chosen[i],
                             results,
-                            &mut unplaced,
                             &mut placed,
                         );
                     }
@@ -574,7 +570,6 @@ impl<S: Store> EcsService<S> {
                                         index,
                                         |_| i,
                                         results,
-                                        &mut unplaced,
                                         &mut placed,
                                     );
                                 }
@@ -589,7 +584,9 @@ impl<S: Store> EcsService<S> {
                 Ok(placed)
             })
         };
-        let Placed { created, failures } = placed?;
+        let Placed {
+            created, failures, ..
+        } = placed?;
         // The index holds the new tasks already, so the next placement may go on while these commit (and their
         // commits share a disk sync). A client token's lock is kept: a retry must find these tasks in the store.
         drop(placing);

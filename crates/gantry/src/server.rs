@@ -149,6 +149,12 @@ pub(crate) async fn shutdown_signal() {
 pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     let dir = config.data_dir.display().to_string();
     std::fs::create_dir_all(&config.data_dir).map_err(|e| ServerError::DataDir(dir.clone(), e))?;
+    if config.data_dir.join("state.redb").exists() {
+        tracing::warn!(
+            "{dir}/state.redb is the state file of an earlier version and is not read; this version keeps its \
+             state in {dir}/state/"
+        );
+    }
     let store = Arc::new(WalStore::open(&config.data_dir.join("state"))?);
     let ecs = EcsService::new(
         store.clone(),
