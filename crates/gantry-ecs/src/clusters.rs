@@ -1,9 +1,7 @@
 //! CreateCluster, DescribeClusters, ListClusters, UpdateCluster(Settings), DeleteCluster.
 
 use gantry_aws::{paginate, parse_input};
-use gantry_model::ecs::{
-    status, Cluster, ClusterSetting, ContainerInstance, Failure, Tag, Unsupported,
-};
+use gantry_model::ecs::{Cluster, ClusterSetting, ContainerInstance, Failure, Tag, Unsupported};
 use gantry_model::Scope;
 use gantry_store::{Store, Txn};
 use serde::Deserialize;
@@ -12,7 +10,6 @@ use serde_json::{json, Value};
 use crate::error::{invalid, reject_unsupported, EcsError, Result};
 use crate::records::TaskRecord;
 use crate::repo::{encode, Versioned};
-use crate::resources::is_pending;
 use crate::{keys, refs, tags, EcsService};
 
 #[derive(Deserialize, Default)]
@@ -96,15 +93,9 @@ impl<S: Store> EcsService<S> {
     /// The cluster with its counts, as Describe shows it.
     fn cluster_view(&self, scope: &Scope, mut c: Cluster, include: &[String]) -> Cluster {
         if c.status == "ACTIVE" {
-            let tasks = self.cluster_tasks(&scope.region, &c.cluster_name);
-            c.running_tasks_count = tasks
-                .iter()
-                .filter(|t| t.value.task.last_status == status::RUNNING)
-                .count() as i64;
-            c.pending_tasks_count = tasks
-                .iter()
-                .filter(|t| is_pending(&t.value.task.last_status))
-                .count() as i64;
+            (c.running_tasks_count, c.pending_tasks_count) =
+                self.index
+                    .with(&scope.region, &c.cluster_name, |i| i.task_counts());
             c.registered_container_instances_count = self
                 .cluster_instances(&scope.region, &c.cluster_name)
                 .iter()

@@ -34,6 +34,8 @@ pub struct TaskSummary {
     pub memory: i64,
     pub ports: Vec<(u16, bool)>,
     pub running: bool,
+    /// Not yet RUNNING (PROVISIONING, PENDING, ACTIVATING).
+    pub pending: bool,
     /// Set while the task counts in its group (spread, distinctInstance, `task:group`): not stopped or stopping.
     pub group: Option<String>,
     /// The task's group whatever its state (a service finds its tasks, stopped ones included, by it).
@@ -113,6 +115,7 @@ impl TaskSummary {
             memory: reserved.memory,
             ports: reserved.ports,
             running: head.last_status == status::RUNNING,
+            pending: crate::resources::is_pending(&head.last_status),
             member_of: head.group.clone(),
             group: head.group.filter(|_| holds && !stopping),
             client_token: reserved.client_token,
@@ -322,6 +325,9 @@ pub struct ClusterIndex {
     /// Counts of changes: to the tasks of each group, and to any instance record. Equal counts, same facts.
     group_changes: HashMap<String, u64>,
     instance_changes: u64,
+    /// The cluster's RUNNING and pending tasks, as DescribeClusters counts them.
+    running_tasks: i64,
+    pending_tasks: i64,
     /// When `agent_connected` was last worked out for every candidate, and with which timeout; `None` after an
     /// instance record changed.
     connected_as_of: Option<(Instant, Duration)>,
@@ -558,7 +564,14 @@ impl ClusterIndex {
         }
     }
 
+    /// The cluster's RUNNING tasks and those not yet running.
+    pub fn task_counts(&self) -> (i64, i64) {
+        (self.running_tasks, self.pending_tasks)
+    }
+
     fn account(&mut self, id: &str, s: &Arc<TaskSummary>, sign: i64) {
+        self.running_tasks += sign * i64::from(s.running);
+        self.pending_tasks += sign * i64::from(s.pending);
         if let Some(arn) = &s.instance {
             self.wake(arn);
             if s.holds {
@@ -923,6 +936,8 @@ mod tests {
         assert!(v.ports_used.udp.contains(&1) && v.ports_used.tcp.contains(&22));
         assert_eq!(v.facts.running_tasks_count, 1);
         assert_eq!(v.facts.group_tasks("service:web"), 1);
+        let counts = |index: &Index| index.with("r", "c", |c| c.task_counts());
+        assert_eq!(counts(&index), (1, 0));
 
         // Placement records its task before committing; the observer's copy of the same summary is a no-op.
         let r = record(arn, "PENDING", "RUNNING", 2);
@@ -934,6 +949,7 @@ mod tests {
         let v = view(&index);
         assert_eq!((v.cpu_remaining, v.memory_remaining), (800, 600));
         assert_eq!(v.facts.group_tasks("service:web"), 2);
+        assert_eq!(counts(&index), (1, 1));
         assert_eq!(
             index.with("r", "c", |c| c.tasks_on(arn)),
             vec!["t0".to_string(), "t1".to_string()]
@@ -962,6 +978,7 @@ mod tests {
             .await
             .unwrap();
         let v = view(&index);
+        assert_eq!(counts(&index), (0, 0));
         assert_eq!((v.cpu_remaining, v.memory_remaining), (1000, 1000));
         assert!(v.ports_used.udp.is_empty());
         assert_eq!(v.facts.task_groups.len(), 0);
