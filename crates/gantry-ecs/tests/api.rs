@@ -98,6 +98,9 @@ async fn placement_fails_with_the_ecs_reasons_and_resources_come_back() {
         .clone();
     assert!(ports.contains(&json!("8080")));
     assert_eq!(ci["pendingTasksCount"], 1);
+    let cluster = call(&ecs, "DescribeClusters", json!({})).await.unwrap();
+    assert_eq!(cluster["clusters"][0]["pendingTasksCount"], 1);
+    assert_eq!(cluster["clusters"][0]["runningTasksCount"], 0);
 
     // Too much memory for anything.
     let big = json!({"taskDefinition": "web", "overrides": {"containerOverrides": [{"name": "web", "memory": 5000}]}});
