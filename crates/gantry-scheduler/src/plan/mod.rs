@@ -345,27 +345,28 @@ impl<'a> Planner<'a> {
         };
         let mut values = [0; MAX_STRATEGIES];
         for (v, key) in values.iter_mut().zip(&self.keys) {
-            *v = match *key {
-                Key::Cpu => cpu,
-                Key::Memory => memory,
-                Key::Instance => self.group_tasks[i] as i64,
-                Key::Bucket(_) => 0,
-            };
+            *v = self.own_value(*key, i, [cpu, memory]);
         }
         (values, mix(seed ^ i as u64), i as u32)
+    }
+
+    /// The instance's value for one key of its rank (spread keys are the cell's, left at zero here).
+    #[inline(always)]
+    fn own_value(&self, key: Key, i: usize, [cpu, memory]: [i64; 2]) -> i64 {
+        match key {
+            Key::Cpu => cpu,
+            Key::Memory => memory,
+            Key::Instance => self.group_tasks[i] as i64,
+            Key::Bucket(_) => 0,
+        }
     }
 
     /// Whether the instance's rank is less than `other`, without building it (most instances of a large
     /// cluster are compared once and dropped).
     #[inline(always)]
-    fn ranks_below(&self, i: usize, [cpu, memory]: [i64; 2], other: &Rank) -> bool {
+    fn ranks_below(&self, i: usize, resources: [i64; 2], other: &Rank) -> bool {
         for (key, &theirs) in self.keys.iter().zip(&other.0) {
-            let mine = match *key {
-                Key::Cpu => cpu,
-                Key::Memory => memory,
-                Key::Instance => self.group_tasks[i] as i64,
-                Key::Bucket(_) => 0,
-            };
+            let mine = self.own_value(*key, i, resources);
             if mine != theirs {
                 return mine < theirs;
             }
