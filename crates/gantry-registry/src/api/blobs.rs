@@ -3,17 +3,12 @@
 use super::{empty, header_str, DOCKER_CONTENT_DIGEST};
 use crate::digest::Digest;
 use crate::errors::{RegistryError, Result};
+use crate::storage::blobs::read_stream;
 use crate::Registry;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use bytes::BytesMut;
-use futures_util::stream;
 use gantry_store::Store;
-use std::io::SeekFrom;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
-
-const READ_CHUNK: usize = 256 * 1024;
 
 pub(crate) fn parse_digest(s: &str) -> Result<Digest> {
     Digest::parse(s).ok_or_else(|| RegistryError::DigestMalformed(s.to_string()))
@@ -55,20 +50,6 @@ pub(crate) fn parse_range(
     Ok(Some((start, end)))
 }
 
-/// A body streaming `len` bytes of `reader`.
-pub(crate) fn stream_body<R: AsyncRead + Unpin + Send + 'static>(reader: R, len: u64) -> Body {
-    let reader = reader.take(len);
-    Body::from_stream(stream::unfold(Some(reader), |state| async move {
-        let mut reader = state?;
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
-        match reader.read_buf(&mut buf).await {
-            Ok(0) => None,
-            Ok(_) => Some((Ok(buf.freeze()), Some(reader))),
-            Err(e) => Some((Err(e), None)),
-        }
-    }))
-}
-
 pub(crate) async fn get<S: Store>(
     reg: &Registry<S>,
     name: &str,
@@ -80,7 +61,7 @@ pub(crate) async fn get<S: Store>(
     reg.meta
         .blob_link(name, &digest)
         .ok_or(RegistryError::BlobUnknown)?;
-    let (mut file, size) = reg
+    let (file, size) = reg
         .blobs
         .open_blob(&digest)
         .await?
@@ -94,8 +75,7 @@ pub(crate) async fn get<S: Store>(
     let body = if head {
         Body::empty()
     } else {
-        file.seek(SeekFrom::Start(start)).await?;
-        stream_body(file, len)
+        Body::from_stream(read_stream(file, start, len))
     };
     let mut res = Response::new(body);
     *res.status_mut() = status;

@@ -2,7 +2,9 @@
 //! rename of a verified, fsynced file, so a crash never leaves a half-visible blob. One copy serves every repository.
 
 use crate::digest::Digest;
-use std::io;
+use bytes::Bytes;
+use futures_util::{stream, Stream};
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 use tokio::fs;
 
@@ -35,12 +37,15 @@ impl BlobStore {
     }
 
     /// The open blob and its size, if it is stored.
-    pub async fn open_blob(&self, digest: &Digest) -> io::Result<Option<(fs::File, u64)>> {
-        match fs::File::open(self.path(digest)).await {
-            Ok(f) => {
-                let len = f.metadata().await?.len();
-                Ok(Some((f, len)))
-            }
+    pub async fn open_blob(&self, digest: &Digest) -> io::Result<Option<(std::fs::File, u64)>> {
+        let path = self.path(digest);
+        let opened = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(path)?;
+            let len = file.metadata()?.len();
+            Ok::<_, io::Error>((file, len))
+        });
+        match opened.await.map_err(io::Error::other)? {
+            Ok(found) => Ok(Some(found)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -98,6 +103,40 @@ impl BlobStore {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Bytes read from a blob file per piece of a response body.
+const READ_PIECE: u64 = 1 << 20;
+
+/// `len` bytes of an open blob from `start`, read in pieces on the blocking pool (straight into each piece's
+/// buffer; a blob shorter than asked ends the stream with an error).
+pub fn read_stream(
+    file: std::fs::File,
+    start: u64,
+    len: u64,
+) -> impl Stream<Item = io::Result<Bytes>> {
+    stream::try_unfold((file, start, len), |(mut file, at, left)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let n = left.min(READ_PIECE);
+        let (file, piece) = tokio::task::spawn_blocking(move || {
+            file.seek(io::SeekFrom::Start(at))?;
+            let mut piece = Vec::with_capacity(n as usize);
+            (&mut file).take(n).read_to_end(&mut piece)?;
+            Ok::<_, io::Error>((file, piece))
+        })
+        .await
+        .map_err(io::Error::other)??;
+        if piece.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the blob is shorter than its size",
+            ));
+        }
+        let read = piece.len() as u64;
+        Ok(Some((Bytes::from(piece), (file, at + read, left - read))))
+    })
 }
 
 fn list_blocking(root: &Path) -> io::Result<Vec<(Digest, u64)>> {

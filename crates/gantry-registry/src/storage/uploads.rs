@@ -5,21 +5,22 @@
 //! cut back to that size (a chunk the crash cut short was never acknowledged) and, on first use, its hash is
 //! recomputed from the file. Anything else found in the directory on open is removed.
 
+use super::writer::{self, Staged};
 use crate::digest::Digest;
 use crate::errors::{RegistryError, Result};
 use crate::gc::plan::expired;
 use crate::meta::now;
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 use tokio::fs;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use tokio::task::spawn_blocking;
 use uuid::Uuid;
 
 type Shared = Arc<tokio::sync::Mutex<Session>>;
@@ -58,7 +59,7 @@ pub struct Session {
     /// Recorded on disk, hence resumable after a restart.
     durable: bool,
     /// The open file and the hash of its `size` bytes; `None` after a restart until the session is used.
-    open: Option<(fs::File, Sha256)>,
+    open: Option<Staged>,
     path: PathBuf,
 }
 
@@ -156,11 +157,12 @@ impl Uploads {
     pub async fn start(&self, repo: &str) -> Result<Shared> {
         let id = Uuid::new_v4();
         let path = self.dir.join(id.hyphenated().to_string());
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .await?;
+        let staged = {
+            let path = path.clone();
+            spawn_blocking(move || Staged::create(&path))
+                .await
+                .map_err(io::Error::other)??
+        };
         let at = now();
         let session = Arc::new(tokio::sync::Mutex::new(Session {
             id,
@@ -170,7 +172,7 @@ impl Uploads {
             started_at: at,
             updated_at: at,
             durable: false,
-            open: Some((file, Sha256::new())),
+            open: Some(staged),
             path,
         }));
         self.sessions()
@@ -306,20 +308,16 @@ impl Session {
         Ok(())
     }
 
-    /// Opens the file and recomputes the hash of its `size` bytes after a restart.
-    async fn ready(&mut self) -> Result<(&mut fs::File, &mut Sha256)> {
+    /// The staged file, reopened (and its hash recomputed) after a restart.
+    async fn ready(&mut self) -> Result<&mut Staged> {
         if self.open.is_none() {
             let (path, size) = (self.path.clone(), self.size);
-            let hasher = tokio::task::spawn_blocking(move || rehash(&path, size))
+            let staged = spawn_blocking(move || Staged::reopen(&path, size))
                 .await
                 .map_err(io::Error::other)??;
-            let mut file = fs::OpenOptions::new().write(true).open(&self.path).await?;
-            file.set_len(self.size).await?;
-            file.seek(io::SeekFrom::Start(self.size)).await?;
-            self.open = Some((file, hasher));
+            self.open = Some(staged);
         }
-        let (file, hasher) = self.open.as_mut().expect("opened above");
-        Ok((file, hasher))
+        Ok(self.open.as_mut().expect("opened above"))
     }
 
     /// Appends a chunk. With `start` (from `Content-Range`), the chunk must begin where the upload stands and, with
@@ -331,7 +329,7 @@ impl Session {
         body: S,
     ) -> Result<u64>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         self.touch();
@@ -341,37 +339,39 @@ impl Session {
             }
         }
         let size = self.size;
+        // Acknowledged only once the bytes and the record are on disk.
         let durable = self.durable;
-        let (file, hasher) = self.ready().await?;
-        let saved = hasher.clone();
-        let outcome = match write_stream(file, hasher, body).await {
-            Ok(written) if len.is_none_or(|l| l == written) => {
-                // Acknowledged only once the bytes and the record are on disk.
-                let synced = if durable {
-                    file.sync_data().await.map_err(RegistryError::from)
-                } else {
-                    Ok(())
-                };
-                synced.map(|()| size + written)
-            }
+        self.ready().await?;
+        let staged = self.open.take().expect("made ready above");
+        let saved = staged.hasher.clone();
+        // A lost writer takes the open file with it: the next use reopens it at the acknowledged size.
+        let (mut staged, outcome) = writer::append(staged, body, durable)
+            .await
+            .ok_or_else(|| io::Error::other("the upload's writer failed"))?;
+        let outcome = match outcome {
+            Ok(written) if len.is_none_or(|l| l == written) => Ok(size + written),
             Ok(_) => Err(RegistryError::SizeInvalid),
             Err(e) => Err(e),
         };
         let outcome = match outcome {
-            Ok(new_size) if durable => self.record(new_size).await.map(|()| new_size),
+            // An empty chunk (the PUT that closes most uploads) changes nothing the record says.
+            Ok(new_size) if durable && new_size != size => {
+                self.record(new_size).await.map(|()| new_size)
+            }
             other => other,
         };
         match outcome {
             Ok(new_size) => {
                 self.size = new_size;
+                self.open = Some(staged);
                 Ok(new_size)
             }
             Err(e) => {
-                if let Some((file, hasher)) = self.open.as_mut() {
-                    *hasher = saved;
-                    file.set_len(size).await?;
-                    file.seek(io::SeekFrom::Start(size)).await?;
-                }
+                staged.hasher = saved;
+                let staged = spawn_blocking(move || staged.cut_back(size).map(|()| staged))
+                    .await
+                    .map_err(io::Error::other)??;
+                self.open = Some(staged);
                 Err(e)
             }
         }
@@ -379,49 +379,9 @@ impl Session {
 
     /// The digest of everything received so far.
     pub async fn digest(&mut self) -> Result<Digest> {
-        let (_, hasher) = self.ready().await?;
-        Ok(Digest::from_hasher(hasher.clone()))
+        let staged = self.ready().await?;
+        Ok(Digest::from_hasher(staged.hasher.clone()))
     }
-}
-
-async fn write_stream<S, E>(file: &mut fs::File, hasher: &mut Sha256, mut body: S) -> Result<u64>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    let mut written = 0u64;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk
-            .map_err(|e| RegistryError::BlobUploadInvalid(format!("reading the body: {e}")))?;
-        file.write_all(&chunk).await?;
-        hasher.update(&chunk);
-        written += chunk.len() as u64;
-    }
-    file.flush().await?;
-    Ok(written)
-}
-
-/// The hash of the first `size` bytes of the file; an error when it is shorter.
-fn rehash(path: &Path, size: u64) -> io::Result<Sha256> {
-    let mut file = std::fs::File::open(path)?.take(size);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut read = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        read += n as u64;
-    }
-    if read != size {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the staged upload is shorter than recorded",
-        ));
-    }
-    Ok(hasher)
 }
 
 #[cfg(test)]
