@@ -16,7 +16,8 @@ Distribution runs with its filesystem driver and in-memory blob descriptor cache
 Raw limits, measured in the same run: sha256 (Python's hashlib, OpenSSL, over 256 MiB in memory), disk write
 (`dd` of 1 GiB with fsync into the directory the registries store in), and what the client reaches with no
 registry in its way: for pushes, skopeo copying the same images from layout to layout in memory; for pulls, skopeo
-pulling them from nginx serving them as static files (sendfile).
+pulling them from nginx serving them as static files (sendfile). Beside skopeo, curl GETs the big image's
+layers all at once into /dev/null from each server: what the server itself serves when the client costs nothing.
 
     .venv/bin/python bench/registry_push_pull.py [--big-mib 1024] [--small 200] [--jobs 4] [--repeat 3]
 """
@@ -246,10 +247,31 @@ def measure(server, layouts, sizes, creds, jobs, client_dir, push=True):
             [(f"docker://{host}/{phase}/{r}:1", f"oci:{pulled}/{r}:{r}", pull_args) for r in refs], n_jobs
         )
         shutil.rmtree(pulled, ignore_errors=True)
+        if phase == "big":
+            times["fetch_s"] = fetch_layers(host, creds, layer_digests(layout))
         results[phase] = times
         log(f"{server.name} {phase}: " + ", ".join(f"{k[:-2]} {v:.2f}s" for k, v in times.items()))
     results["peak_rss_kib"] = rss_kib(server.pid)[1]
     return results
+
+
+def layer_digests(layout):
+    """The layer digests of the (first) image of an OCI layout."""
+    blobs = layout / "blobs" / "sha256"
+    manifest = json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
+    return [layer["digest"] for layer in json.loads((blobs / manifest.split(":")[1]).read_bytes())["layers"]]
+
+
+def fetch_layers(host, creds, digests):
+    """GETs every layer at once with curl into /dev/null (no hashing, no writing): the server's own pull speed,
+    with a client that costs next to nothing. Returns the wall time."""
+    auth = ["-u", creds] if creds else []
+    start = time.perf_counter()
+    procs = [subprocess.Popen(["curl", "-sf", "-o", "/dev/null", *auth, f"http://{host}/v2/big/big/blobs/{d}"])
+             for d in digests]
+    if any(p.wait() != 0 for p in procs):
+        raise RuntimeError(f"curl of a layer from {host} failed")
+    return time.perf_counter() - start
 
 
 def gantry_login(server, repos):
@@ -346,6 +368,9 @@ def main():
             ceiling = "{:.0f} MB/s, {:.2f} img/s".format(*rate("skopeo alone" if op == "push" else st, phase, op))
             rows.append([f"{op} {label}", f"{gm:.0f} MB/s, {gi:.2f} img/s", f"{dm:.0f} MB/s, {di:.2f} img/s",
                          f"{gm / dm:.2f}x", ceiling])
+    (gm, _), (dm, _), (sm, _) = (rate(name, "big", "fetch") for name in (g, d, st))
+    rows.append(["curl GET of the big image's 10 layers at once", f"{gm:.0f} MB/s", f"{dm:.0f} MB/s",
+                 f"{gm / dm:.2f}x", f"nginx: {sm:.0f} MB/s"])
     peak = {name: max(r["peak_rss_kib"] for r in runs[name]) / 1024 for name in (g, d)}
     rows.append(["peak RSS (VmHWM)", f"{peak[g]:.1f} MiB", f"{peak[d]:.1f} MiB", "", ""])
     print(f"Median of {args.repeat} rounds.")
