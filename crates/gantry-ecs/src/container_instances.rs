@@ -58,6 +58,22 @@ impl<S: Store> EcsService<S> {
         gantry_model::json::to_value(&view)
     }
 
+    /// The tasks on one instance that hold resources, read through the index: a task placement has put there
+    /// and not committed yet counts (it is in the index), and no other task of the cluster is decoded.
+    fn instance_tasks(&self, scope: &Scope, cluster: &str, arn: &str) -> (usize, Vec<TaskRecord>) {
+        let ids = self.index.with(&scope.region, cluster, |c| c.tasks_on(arn));
+        let records = ids
+            .iter()
+            .filter_map(|id| {
+                self.repo
+                    .get::<TaskRecord>(&keys::task(&scope.region, cluster, id))
+            })
+            .map(|t| t.value)
+            .filter(TaskRecord::holds_resources)
+            .collect();
+        (ids.len(), records)
+    }
+
     fn task_records(&self, scope: &Scope, cluster: &str) -> Vec<TaskRecord> {
         self.cluster_tasks(&scope.region, cluster)
             .into_iter()
@@ -75,12 +91,15 @@ impl<S: Store> EcsService<S> {
                 "containerInstances must list between 1 and 100 container instances",
             ));
         }
-        let tasks = self.task_records(scope, &cluster);
         let with_tags = input.include.iter().any(|i| i == "TAGS");
         let (mut found, mut failures) = (Vec::new(), Vec::new());
         for r in &references {
             match self.find_instance(scope, &cluster, r) {
-                Some(ci) => found.push(self.instance_view(&ci.value, &tasks, with_tags)),
+                Some(ci) => {
+                    let arn = &ci.value.container_instance_arn;
+                    let (_, tasks) = self.instance_tasks(scope, &cluster, arn);
+                    found.push(self.instance_view(&ci.value, &tasks, with_tags));
+                }
                 None => failures.push(Failure::missing(r.clone())),
             }
         }
@@ -161,12 +180,11 @@ impl<S: Store> EcsService<S> {
                 .find_instance(scope, &cluster, reference)
                 .filter(|i| i.value.status != "INACTIVE")
                 .ok_or_else(|| invalid("The referenced container instance was not found."))?;
-            let tasks = self.task_records(scope, &cluster);
             let arn = &current.value.container_instance_arn;
-            let busy = tasks.iter().any(|t| {
-                t.holds_resources() && t.task.container_instance_arn.as_ref() == Some(arn)
-            });
-            if busy && !input.force.unwrap_or(false) {
+            // Placement records a task in the index before it commits it, and commits after releasing the
+            // placement lock: the index, not the store, knows every task headed for the instance.
+            let (busy, tasks) = self.instance_tasks(scope, &cluster, arn);
+            if busy > 0 && !input.force.unwrap_or(false) {
                 return Err(invalid(
                     "Found running tasks on the instance. Stop them first or use force.",
                 ));

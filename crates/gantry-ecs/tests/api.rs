@@ -232,6 +232,46 @@ async fn poll_answers_at_once_on_change_and_waits_otherwise() {
 }
 
 #[tokio::test]
+async fn deregistration_waits_for_the_instance_s_tasks_unless_forced() {
+    let (ecs, instance) = setup(1024, 1000).await;
+    let run = call(&ecs, "RunTask", json!({"taskDefinition": "web"}))
+        .await
+        .unwrap();
+    let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let refused = call(
+        &ecs,
+        "DeregisterContainerInstance",
+        json!({"containerInstance": instance}),
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.message.contains("use force"), "{refused:?}");
+    ecs.agent_report(
+        &instance,
+        TaskStateChange {
+            task_arn: arn,
+            last_status: "STOPPED".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let done = call(
+        &ecs,
+        "DeregisterContainerInstance",
+        json!({"containerInstance": instance}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done["containerInstance"]["status"], "INACTIVE");
+    assert_eq!(done["containerInstance"]["pendingTasksCount"], 0);
+    assert_eq!(
+        remaining(&done["containerInstance"], "MEMORY")["integerValue"],
+        1000
+    );
+}
+
+#[tokio::test]
 async fn reports_for_unknown_tasks_are_refused_for_good() {
     let (ecs, instance) = setup(1024, 1024).await;
     let err = ecs
