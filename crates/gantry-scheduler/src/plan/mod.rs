@@ -189,7 +189,15 @@ struct Planner<'a> {
     spreads: Vec<Spread>,
     group_tasks: Vec<u32>,
     choice: Choice,
+    /// The instance that got furthest through the checks: among those `admit_all` found unable (the first on a
+    /// tie), and among those that became unable by taking a task (`note`d later, the first on a tie).
     closest: Option<(usize, PlacementFailure)>,
+    /// Instances `admit_all` found short of cpu or memory, whose failure is worked out only if a task fails: on
+    /// a cluster binpack has filled they are the ones ranked first, thousands of them, checked on every plan.
+    /// Nothing changes them during the plan (they take no task), so the later check is the same.
+    short: Vec<u32>,
+    /// `closest` as `admit_all` left it, the `short` instances aside.
+    admitted_closest: Option<(usize, PlacementFailure)>,
 }
 
 impl<'a> Planner<'a> {
@@ -246,8 +254,11 @@ impl<'a> Planner<'a> {
             group_tasks,
             choice,
             closest: None,
+            short: Vec::new(),
+            admitted_closest: None,
         };
         planner.admit_all(count.max(1), prepared.resources_remaining);
+        planner.admitted_closest = planner.closest.take();
         planner
     }
 
@@ -296,6 +307,11 @@ impl<'a> Planner<'a> {
                     .peek()
                     .is_some_and(|worst| !self.ranks_below(i, resources, worst))
             {
+                continue;
+            }
+            let demand = &self.request.demand;
+            if resources[0] < demand.cpu || resources[1] < demand.memory {
+                self.short.push(i as u32);
                 continue;
             }
             let rank = self.rank_of(i, resources);
@@ -403,7 +419,22 @@ impl<'a> Planner<'a> {
     }
 
     fn unplaced(&self) -> Unplaced {
-        match self.closest {
+        // The order `admit_all` would have noted them in: by failure, then by instance; later notes after.
+        let mut closest = self.admitted_closest;
+        for &i in &self.short {
+            let i = i as usize;
+            if let Err(f) = self.check(i) {
+                if closest.is_none_or(|(j, g)| f > g || (f == g && i < j)) {
+                    closest = Some((i, f));
+                }
+            }
+        }
+        if let Some((i, f)) = self.closest {
+            if closest.is_none_or(|(_, g)| f > g) {
+                closest = Some((i, f));
+            }
+        }
+        match closest {
             Some((i, failure)) => Unplaced {
                 candidate: Some(i),
                 failure,

@@ -311,6 +311,81 @@ fn the_closest_failure_is_reported() {
 }
 
 #[test]
+fn instances_short_of_resources_report_the_same_closest_failure() {
+    // A ranked plan puts off checking instances short of cpu or memory until a task fails. Clusters where every
+    // instance fails, for all kinds of reasons: the greatest failure, on the first instance with it, as checking
+    // every instance in order gives.
+    use rand::Rng;
+    let mut rng = StdRng::seed_from_u64(12);
+    let mut req = request("g", 200, 200);
+    req.demand.required_attributes = vec![("needed".into(), None)];
+    req.constraints = vec![member_of("attribute:stack == prod")];
+    req.strategies = vec![
+        spread_az(),
+        PlacementStrategy::Binpack(BinpackField::Memory),
+    ];
+    let mut compared = 0;
+    for _ in 0..500 {
+        let mut cs: Vec<Candidate> = (0..rng.gen_range(1..10))
+            .map(|i| {
+                let az = if rng.gen_bool(0.5) { "a" } else { "b" };
+                let mut c = instance(
+                    &format!("i{i}"),
+                    az,
+                    rng.gen_range(0..300),
+                    rng.gen_range(0..300),
+                );
+                c.facts.agent_connected = rng.gen_bool(0.8);
+                if rng.gen_bool(0.7) {
+                    c.facts.attributes.insert("needed".into(), None);
+                }
+                if rng.gen_bool(0.4) {
+                    c.facts
+                        .attributes
+                        .insert("stack".into(), Some("prod".into()));
+                }
+                c
+            })
+            .collect();
+        let failures: Vec<Option<PlacementFailure>> = cs
+            .iter()
+            .map(|c| match crate::fit::fits(c, &req.demand) {
+                Err(f) => Some(f),
+                Ok(()) if c.facts.attributes.get("stack") != Some(&Some("prod".into())) => {
+                    Some(PlacementFailure::MemberOf)
+                }
+                Ok(()) => None,
+            })
+            .collect();
+        if failures.iter().any(Option::is_none) {
+            continue;
+        }
+        let mut expected: Option<(usize, PlacementFailure)> = None;
+        for (i, f) in failures.iter().enumerate() {
+            let f = f.expect("every instance fails");
+            if expected.is_none_or(|(_, g)| f > g) {
+                expected = Some((i, f));
+            }
+        }
+        let (i, failure) = expected.expect("at least one instance");
+        let out = plan(&mut cs, &req, 2, &mut rng);
+        assert_eq!(
+            out[0],
+            Err(Unplaced {
+                candidate: Some(i),
+                failure
+            }),
+            "{failures:?}"
+        );
+        compared += 1;
+    }
+    assert!(
+        compared > 100,
+        "only {compared} clusters where every instance fails"
+    );
+}
+
+#[test]
 fn running_out_of_resources_midway() {
     let mut rng = StdRng::seed_from_u64(11);
     let mut cs = vec![
