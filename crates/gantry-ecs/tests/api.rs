@@ -48,6 +48,16 @@ async fn setup(cpu: i64, memory: i64) -> (Arc<EcsService<WalStore>>, String) {
     (ecs, reg.container_instance_arn)
 }
 
+/// The agent's report that a task stopped.
+async fn report_stopped(ecs: &EcsService<WalStore>, instance: &str, task_arn: &str) {
+    let stopped = TaskStateChange {
+        task_arn: task_arn.to_string(),
+        last_status: "STOPPED".into(),
+        ..Default::default()
+    };
+    ecs.agent_report(instance, stopped).await.unwrap();
+}
+
 fn remaining(instance: &Value, name: &str) -> Value {
     instance["remainingResources"]
         .as_array()
@@ -114,16 +124,7 @@ async fn placement_fails_with_the_ecs_reasons_and_resources_come_back() {
 
     // The agent reports the task stopped: its resources are free again.
     let arn = task["taskArn"].as_str().unwrap().to_string();
-    ecs.agent_report(
-        &instance,
-        TaskStateChange {
-            task_arn: arn.clone(),
-            last_status: "STOPPED".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    report_stopped(&ecs, &instance, &arn).await;
     let ci = call(
         &ecs,
         "DescribeContainerInstances",
@@ -246,16 +247,7 @@ async fn deregistration_waits_for_the_instance_s_tasks_unless_forced() {
     .await
     .unwrap_err();
     assert!(refused.message.contains("use force"), "{refused:?}");
-    ecs.agent_report(
-        &instance,
-        TaskStateChange {
-            task_arn: arn,
-            last_status: "STOPPED".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    report_stopped(&ecs, &instance, &arn).await;
     let done = call(
         &ecs,
         "DeregisterContainerInstance",
@@ -326,16 +318,7 @@ async fn stopped_tasks_are_forgotten_after_the_retention() {
         .await
         .unwrap();
     let arn = out["tasks"][0]["taskArn"].as_str().unwrap().to_string();
-    ecs.agent_report(
-        &instance,
-        TaskStateChange {
-            task_arn: arn.clone(),
-            last_status: "STOPPED".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    report_stopped(&ecs, &instance, &arn).await;
     let now = gantry_model::time::now();
     assert_eq!(ecs.forget_stopped_tasks(now).await.unwrap(), 0);
     let later = now + gantry_ecs::STOPPED_TASK_RETENTION.as_secs_f64() + 1.0;
