@@ -305,6 +305,25 @@ def test_rolling_update_respects_minimum_healthy_and_maximum_percent(ecs, aws, s
     assert [x["targetServiceRevisionArn"] for x in listed] == [td2, td2, td1]
 
 
+def test_an_update_while_the_previous_deployment_is_in_progress_keeps_the_minimum_running(ecs, services):
+    """The update comes while the first deployment is still IN_PROGRESS and its tasks ran only a moment (not yet
+    proven healthy): they are not stopped for free, so at least minimumHealthyPercent of them keep running."""
+    family = unique("svc-young")
+    td1 = register(ecs, family)
+    td2 = register(ecs, family, app(environment=[{"name": "V", "value": "2"}]))
+    name = unique("young")
+    config = {"minimumHealthyPercent": 50, "maximumPercent": 150}
+    services.create(name, td1, 6, deploymentConfiguration=config)
+    wait_for(lambda: len([t for t in services.tasks(name) if t["lastStatus"] == "RUNNING"]) == 6, 30, "6 running")
+    first = services.describe(name)["deployments"]
+    assert [(d["status"], d["rolloutState"]) for d in first] == [("PRIMARY", "IN_PROGRESS")], first
+
+    services.update(name, taskDefinition=td2)
+    samples = rollout_sampler(services, name, family, desired=6, maximum=9, minimum_running=3)
+    assert any(len(x) == 2 for x in samples), samples
+    assert {t["taskDefinitionArn"] for t in services.tasks(name)} == {td2}
+
+
 # --- 4. circuit breaker ------------------------------------------------------------------------------------------
 
 

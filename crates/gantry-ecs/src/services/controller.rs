@@ -48,7 +48,7 @@ const UNHEALTHY_REASON: &str = "Task failed container health checks.";
 pub const STABLE_AFTER_SECS: f64 = 3.0;
 
 /// How a task of the service counts for its rollout: healthy once RUNNING with its container health checks
-/// passing, or, without checks, once it has been RUNNING for [`STABLE_AFTER_SECS`].
+/// passing, or, without checks, once it has been RUNNING for [`STABLE_AFTER_SECS`]; settling before that.
 fn task_state(t: &TaskSummary, now: f64) -> TaskState {
     if t.stopping {
         return TaskState::Stopping;
@@ -56,13 +56,21 @@ fn task_state(t: &TaskSummary, now: f64) -> TaskState {
     if !t.running {
         return TaskState::Starting;
     }
-    let healthy = if t.health_checks {
-        t.health_status.as_deref() == Some("HEALTHY")
+    if t.health_checks {
+        return match t.health_status.as_deref() {
+            Some("HEALTHY") => TaskState::Healthy,
+            Some("UNHEALTHY") => TaskState::Unhealthy,
+            _ => TaskState::Settling,
+        };
+    }
+    let stable = t
+        .started_at
+        .is_none_or(|started| now - started >= STABLE_AFTER_SECS);
+    if stable {
+        TaskState::Healthy
     } else {
-        t.started_at
-            .is_none_or(|started| now - started >= STABLE_AFTER_SECS)
-    };
-    TaskState::Running { healthy }
+        TaskState::Settling
+    }
 }
 
 /// Whether a task stopped with this code and reason failed (the circuit breaker counts these), rather than being
@@ -276,7 +284,7 @@ impl<S: Store> EcsService<S> {
         let waits_on_time = plan.start > 0
             || live
                 .iter()
-                .any(|t| t.state == TaskState::Running { healthy: false });
+                .any(|t| matches!(t.state, TaskState::Settling | TaskState::Unhealthy));
 
         // Stop: the plan's tasks and the lost ones, in one transaction guarded on each task as it was decided on.
         let summaries: HashMap<&str, &TaskSummary> =
@@ -653,10 +661,10 @@ mod tests {
     fn a_task_without_checks_is_healthy_once_it_has_run_a_while() {
         let t = running(100.0, false, None);
         // Just RUNNING: its container may have exited already without the agent knowing.
-        assert_eq!(task_state(&t, 100.5), TaskState::Running { healthy: false });
+        assert_eq!(task_state(&t, 100.5), TaskState::Settling);
         assert_eq!(
             task_state(&t, 100.0 + STABLE_AFTER_SECS),
-            TaskState::Running { healthy: true }
+            TaskState::Healthy
         );
         let mut stopping = t.clone();
         stopping.stopping = true;
@@ -670,11 +678,15 @@ mod tests {
     fn a_task_with_checks_is_healthy_when_they_pass() {
         assert_eq!(
             task_state(&running(100.0, true, Some("HEALTHY")), 100.1),
-            TaskState::Running { healthy: true }
+            TaskState::Healthy
         );
         assert_eq!(
             task_state(&running(100.0, true, Some("UNKNOWN")), 500.0),
-            TaskState::Running { healthy: false }
+            TaskState::Settling
+        );
+        assert_eq!(
+            task_state(&running(100.0, true, Some("UNHEALTHY")), 500.0),
+            TaskState::Unhealthy
         );
     }
 }

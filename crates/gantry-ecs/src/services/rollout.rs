@@ -4,18 +4,24 @@
 //!
 //! The rules are ECS's: at most `floor(desired * maximumPercent / 100)` tasks exist at once (tasks still stopping
 //! count, so that a sampled count never exceeds the maximum), and stopping a healthy task never takes the healthy
-//! count below `ceil(desired * minimumHealthyPercent / 100)`. Tasks of older deployments that are not healthy go
-//! first; a primary deployment above the desired count (a scale-in) loses its least useful tasks regardless of the
-//! minimum, as ECS does.
+//! count below `ceil(desired * minimumHealthyPercent / 100)`. Tasks of older deployments that are not running yet
+//! or fail their health checks go first; a task that runs but has not proven itself yet (see
+//! [`TaskState::Settling`]) is neither stopped for free nor counted towards the minimum. A primary deployment above
+//! the desired count (a scale-in) loses its least useful tasks regardless of the minimum, as ECS does.
 
 /// Where a service task stands, as far as the rollout cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskState {
     /// Placed, not running yet (PROVISIONING, PENDING, ACTIVATING).
     Starting,
-    /// RUNNING; `healthy` when its container health checks pass (or it has none) and its grace period is over
-    /// or it reported HEALTHY.
-    Running { healthy: bool },
+    /// RUNNING, not proven yet: its health checks have not reported, or it has none and has run only a moment.
+    /// Stopping it is not free (it may well be healthy), but it does not count towards the minimum either (it may
+    /// be about to crash: counting it would stop the tasks it replaces for nothing).
+    Settling,
+    /// RUNNING with its container health checks passing, or without checks and running a while.
+    Healthy,
+    /// RUNNING with its container health checks failing.
+    Unhealthy,
     /// Asked to stop, not STOPPED yet.
     Stopping,
 }
@@ -70,9 +76,7 @@ pub fn is_complete(input: &RolloutInput) -> bool {
     let healthy = input
         .tasks
         .iter()
-        .filter(|t| {
-            t.deployment == input.primary && t.state == TaskState::Running { healthy: true }
-        })
+        .filter(|t| t.deployment == input.primary && t.state == TaskState::Healthy)
         .count() as u32;
     healthy == input.desired_count && input.tasks.len() as u32 == input.desired_count
 }
@@ -84,20 +88,22 @@ pub fn plan(input: &RolloutInput) -> RolloutPlan {
     let min_healthy = minimum_healthy_tasks(desired, input.minimum_healthy_percent);
     let live = |t: &&ServiceTask| t.state != TaskState::Stopping;
     let is_primary = |t: &&ServiceTask| t.deployment == input.primary;
-    let healthy = |t: &ServiceTask| t.state == TaskState::Running { healthy: true };
+    let healthy = |t: &ServiceTask| t.state == TaskState::Healthy;
+    // Stopping these takes nothing from the service: they do not run, or run and fail their checks.
+    let free = |t: &ServiceTask| matches!(t.state, TaskState::Starting | TaskState::Unhealthy);
 
     let mut stop: Vec<String> = Vec::new();
     let mut healthy_left = input.tasks.iter().filter(|t| healthy(t)).count() as u32;
 
-    // Older deployments: the tasks that are not healthy cost nothing to stop; healthy ones only down to the
-    // minimum, and only once the primary has something to replace them with or the maximum forces room.
+    // Older deployments: the tasks that are not running or fail their checks cost nothing to stop; healthy ones
+    // go only down to the minimum; settling ones wait until they are one or the other.
     let old: Vec<&ServiceTask> = input
         .tasks
         .iter()
         .filter(live)
         .filter(|t| !is_primary(t))
         .collect();
-    for t in old.iter().filter(|t| !healthy(t)) {
+    for t in old.iter().filter(|t| free(t)) {
         stop.push(t.id.clone());
     }
     let mut old_healthy: Vec<&&ServiceTask> = old.iter().filter(|t| healthy(t)).collect();
@@ -107,8 +113,9 @@ pub fn plan(input: &RolloutInput) -> RolloutPlan {
         input.tasks.iter().filter(live).filter(is_primary).collect();
     primary.sort_by_key(|t| match t.state {
         TaskState::Starting => 0,
-        TaskState::Running { healthy: false } => 1,
-        _ => 2,
+        TaskState::Unhealthy => 1,
+        TaskState::Settling => 2,
+        _ => 3,
     });
     let excess = (primary.len() as u32).saturating_sub(desired) as usize;
     for t in primary.drain(..excess) {
@@ -172,7 +179,7 @@ mod tests {
         }
     }
 
-    const UP: TaskState = Running { healthy: true };
+    const UP: TaskState = Healthy;
 
     #[test]
     fn limits_round_as_ecs() {
@@ -230,7 +237,7 @@ mod tests {
 
     #[test]
     fn unhealthy_old_tasks_go_at_once() {
-        let t = tasks(&[("old", Running { healthy: false }, 2), ("old", Starting, 1)]);
+        let t = tasks(&[("old", Unhealthy, 2), ("old", Starting, 1)]);
         let p = plan(&input(3, 100, 200, &t));
         assert_eq!(p.stop.len(), 3);
         assert_eq!(p.start, 3);
@@ -238,11 +245,7 @@ mod tests {
 
     #[test]
     fn scale_in_stops_the_least_useful_first() {
-        let t = tasks(&[
-            ("new", UP, 3),
-            ("new", Starting, 1),
-            ("new", Running { healthy: false }, 1),
-        ]);
+        let t = tasks(&[("new", UP, 3), ("new", Starting, 1), ("new", Unhealthy, 1)]);
         let p = plan(&input(3, 100, 200, &t));
         assert_eq!(p.start, 0);
         assert_eq!(p.stop, vec!["new-3".to_string(), "new-4".to_string()]);
@@ -268,61 +271,114 @@ mod tests {
         assert!(!is_complete(&input(2, 100, 200, &t)));
     }
 
-    /// Simulates whole rollouts step by step (tasks start healthy one step after being started, stop one step
-    /// after being asked) for many configurations: the limits hold at every step and the rollout finishes.
+    #[test]
+    fn settling_old_tasks_are_not_stopped_for_free() {
+        // The previous deployment's six tasks all just started (one replaced a killed task, or it is itself
+        // still rolling out): none is proven, none fails. Nothing of it stops until they prove themselves.
+        let t = tasks(&[("old", Settling, 6)]);
+        let p = plan(&input(6, 50, 150, &t));
+        assert_eq!((p.start, p.stop.len(), p.blocked), (3, 0, false));
+        // One settling among healthy ones: the healthy go down to the minimum, the settling one stays.
+        let t = tasks(&[("old", UP, 5), ("old", Settling, 1)]);
+        let p = plan(&input(6, 50, 150, &t));
+        assert_eq!(p.stop.len(), 2);
+        assert!(!p.stop.contains(&"old-5".to_string()));
+        // Starting and failing ones still go at once.
+        let t = tasks(&[
+            ("old", Starting, 1),
+            ("old", Unhealthy, 1),
+            ("old", Settling, 1),
+        ]);
+        assert_eq!(plan(&input(3, 100, 200, &t)).stop, vec!["old-0", "old-1"]);
+    }
+
+    #[test]
+    fn settling_primary_tasks_do_not_replace_healthy_ones() {
+        // Four new tasks run but are not proven: the old healthy ones stay at the minimum (here all of them).
+        let t = tasks(&[("old", UP, 4), ("new", Settling, 4)]);
+        let p = plan(&input(4, 100, 200, &t));
+        assert_eq!((p.start, p.stop.len(), p.blocked), (0, 0, false));
+        // A scale-in drops settling ones before healthy ones.
+        let t = tasks(&[("new", UP, 2), ("new", Settling, 1)]);
+        assert_eq!(plan(&input(2, 100, 200, &t)).stop, vec!["new-2"]);
+    }
+
+    /// Simulates whole rollouts step by step for many configurations, starting from an older deployment with none,
+    /// one or all of its tasks still settling (the update came while it was itself rolling out or replacing a
+    /// task). Each step, stopping tasks go, tasks asked to stop stop, starting ones settle and settling ones become
+    /// healthy. At every step at most the maximum exist, at least the minimum run (healthy or settling, not asked
+    /// to stop), and the rollout finishes.
     #[test]
     fn rollouts_respect_the_limits_and_finish() {
         for desired in 0..8u32 {
             for min in [0u32, 25, 50, 75, 100] {
                 for max in [100u32, 125, 150, 200] {
-                    // Neither a stop nor a start is allowed: blocked from the start (tested above).
-                    let stuck = minimum_healthy_tasks(desired, min) >= desired
-                        && maximum_tasks(desired, max) <= desired;
-                    let mut t = tasks(&[("old", UP, desired as usize)]);
-                    let mut next = 1000;
-                    let mut steps = 0;
-                    loop {
-                        let i = input(desired, min, max, &t);
-                        if is_complete(&i) {
-                            break;
-                        }
-                        let p = plan(&i);
-                        assert_eq!(p.blocked, stuck, "d{desired} min{min} max{max} {t:?}");
-                        if stuck {
-                            break;
-                        }
-                        // Apply: stopping tasks go, stopped ones are asked, starting ones become healthy.
-                        t.retain(|x| x.state != Stopping);
-                        for x in t.iter_mut() {
-                            if p.stop.contains(&x.id) {
-                                x.state = Stopping;
-                            } else if x.state == Starting {
-                                x.state = UP;
-                            }
-                        }
-                        for _ in 0..p.start {
-                            next += 1;
-                            t.push(ServiceTask {
-                                id: format!("new-{next}"),
-                                deployment: "new".into(),
-                                state: Starting,
-                            });
-                        }
-                        let existing = t.len() as u32;
-                        let healthy = t.iter().filter(|x| x.state == UP).count() as u32;
-                        assert!(
-                            existing <= maximum_tasks(desired, max),
-                            "over max: d{desired} min{min} max{max} {t:?}"
-                        );
-                        assert!(
-                            healthy >= minimum_healthy_tasks(desired, min),
-                            "under min: d{desired} min{min} max{max} {t:?}"
-                        );
-                        steps += 1;
-                        assert!(steps < 50, "no progress: d{desired} min{min} max{max}");
+                    for settling in [0, 1, desired as usize] {
+                        simulate(desired, min, max, settling.min(desired as usize));
                     }
                 }
             }
+        }
+    }
+
+    fn simulate(desired: u32, min: u32, max: u32, settling: usize) {
+        let case = format!("d{desired} min{min} max{max} settling{settling}");
+        // Neither a stop nor a start is allowed: blocked once nothing is in flux (tested above).
+        let stuck = minimum_healthy_tasks(desired, min) >= desired
+            && maximum_tasks(desired, max) <= desired;
+        let mut t = tasks(&[
+            ("old", Settling, settling),
+            ("old", UP, desired as usize - settling),
+        ]);
+        let running = |t: &[ServiceTask]| {
+            t.iter()
+                .filter(|x| matches!(x.state, UP | Settling))
+                .count() as u32
+        };
+        let mut next = 1000;
+        let mut steps = 0;
+        loop {
+            let i = input(desired, min, max, &t);
+            if is_complete(&i) {
+                break;
+            }
+            let p = plan(&i);
+            let settled = t.iter().all(|x| x.state == UP);
+            assert_eq!(p.blocked, stuck && settled, "{case} {t:?}");
+            if p.blocked {
+                break;
+            }
+            // Apply: stopping tasks go, stopped ones are asked, the others move one state on.
+            t.retain(|x| x.state != Stopping);
+            for x in t.iter_mut() {
+                x.state = if p.stop.contains(&x.id) {
+                    Stopping
+                } else {
+                    match x.state {
+                        Starting => Settling,
+                        Settling => UP,
+                        s => s,
+                    }
+                };
+            }
+            assert!(
+                running(&t) >= minimum_healthy_tasks(desired, min),
+                "under min: {case} {t:?}"
+            );
+            for _ in 0..p.start {
+                next += 1;
+                t.push(ServiceTask {
+                    id: format!("new-{next}"),
+                    deployment: "new".into(),
+                    state: Starting,
+                });
+            }
+            assert!(
+                t.len() as u32 <= maximum_tasks(desired, max),
+                "over max: {case} {t:?}"
+            );
+            steps += 1;
+            assert!(steps < 50, "no progress: {case}");
         }
     }
 }
