@@ -1,5 +1,7 @@
-//! The edge: one HTTP handler for every AWS JSON service. It reads the body (bounded), verifies SigV4, finds the
-//! service by the `X-Amz-Target` prefix, calls it, and renders the answer or the AWS error shape.
+//! The edge: one HTTP handler for every AWS service. A request with `X-Amz-Target` is JSON, routed by the
+//! target's prefix; a form POST (or a GET with `Action=`) without it is Query, routed by the service of its SigV4
+//! credential scope (see `query/handler.rs`). Both paths share the steps here: request id, bounded body, SigV4,
+//! a handler call that survives a panic.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -9,12 +11,14 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use gantry_model::Scope;
 use serde_json::{json, Value};
 
+use crate::query::{self, QueryService};
 use crate::sigv4::{verify, Credentials, SigV4Error};
 use crate::AwsError;
 
@@ -55,15 +59,18 @@ pub struct EdgeConfig {
     pub account: String,
 }
 
-/// Routes JSON-protocol requests to their services.
+/// Routes AWS requests (JSON and Query) to their services.
 #[derive(Clone)]
 pub struct Edge {
     inner: Arc<EdgeInner>,
 }
 
+#[derive(Clone)]
 struct EdgeInner {
     config: EdgeConfig,
     services: HashMap<&'static str, Arc<dyn JsonService>>,
+    /// By SigV4 signing name.
+    query_services: HashMap<&'static str, Arc<dyn QueryService>>,
 }
 
 impl Edge {
@@ -73,15 +80,34 @@ impl Edge {
             .map(|s| (s.target_prefix(), s))
             .collect();
         Edge {
-            inner: Arc::new(EdgeInner { config, services }),
+            inner: Arc::new(EdgeInner {
+                config,
+                services,
+                query_services: HashMap::new(),
+            }),
         }
     }
 
-    /// A router that answers every AWS JSON request. Mount other routes beside it; this is the fallback.
+    /// As `new`, with Query services too.
+    pub fn with_query_services(self, services: Vec<Arc<dyn QueryService>>) -> Edge {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner
+            .query_services
+            .extend(services.into_iter().map(|s| (s.signing_name(), s)));
+        Edge {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// A router that answers every AWS request. Mount other routes beside it; this is the fallback.
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
             .fallback(handle)
             .with_state(self.clone())
+    }
+
+    pub(crate) fn query_service(&self, signing_name: &str) -> Option<&Arc<dyn QueryService>> {
+        self.inner.query_services.get(signing_name)
     }
 }
 
@@ -89,29 +115,24 @@ fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-fn render_error(err: &AwsError, request_id: &str, content_type: &str) -> Response {
-    let body = json!({"__type": err.code, "message": err.message});
-    let mut resp = (err.status, body.to_string()).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        "content-type",
-        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json")),
-    );
-    if let Ok(v) = HeaderValue::from_str(&err.code) {
-        h.insert("x-amzn-errortype", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-requestid", v);
-    }
-    resp
+/// Which wire protocol a request speaks: the SigV4 error codes differ between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    Json,
+    Query,
 }
 
-fn sigv4_error(e: SigV4Error) -> AwsError {
-    let code = match e {
-        SigV4Error::Missing => "MissingAuthenticationTokenException",
-        SigV4Error::Incomplete(_) => "IncompleteSignatureException",
-        SigV4Error::UnknownKey => "UnrecognizedClientException",
-        SigV4Error::Mismatch | SigV4Error::Expired(_) => "InvalidSignatureException",
+fn sigv4_error(e: SigV4Error, protocol: Protocol) -> AwsError {
+    use Protocol::{Json, Query};
+    let code = match (&e, protocol) {
+        (SigV4Error::Missing, Json) => "MissingAuthenticationTokenException",
+        (SigV4Error::Missing, Query) => "MissingAuthenticationToken",
+        (SigV4Error::Incomplete(_), Json) => "IncompleteSignatureException",
+        (SigV4Error::Incomplete(_), Query) => "IncompleteSignature",
+        (SigV4Error::UnknownKey, Json) => "UnrecognizedClientException",
+        (SigV4Error::UnknownKey, Query) => "InvalidClientTokenId",
+        (SigV4Error::Mismatch | SigV4Error::Expired(_), Json) => "InvalidSignatureException",
+        (SigV4Error::Mismatch | SigV4Error::Expired(_), Query) => "SignatureDoesNotMatch",
     };
     let status = if matches!(e, SigV4Error::Incomplete(_)) {
         StatusCode::BAD_REQUEST
@@ -121,9 +142,130 @@ fn sigv4_error(e: SigV4Error) -> AwsError {
     AwsError::new(status, code, e.to_string())
 }
 
+/// Reads the whole body, refusing more than [`MAX_BODY_BYTES`].
+pub(crate) async fn read_body(body: Body) -> Result<Bytes, AwsError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            AwsError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLargeException",
+                format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+        })
+}
+
+/// Verifies the request's SigV4 signature (over the body too) and returns the caller's context and the service
+/// named in the credential scope.
+pub(crate) fn authenticate(
+    edge: &Edge,
+    parts: &Parts,
+    body: &[u8],
+    request_id: &str,
+    protocol: Protocol,
+) -> Result<(RequestContext, String), AwsError> {
+    let verified = verify(
+        &edge.inner.config.credentials,
+        &parts.method,
+        parts.uri.path(),
+        parts.uri.query().unwrap_or(""),
+        &parts.headers,
+        body,
+    )
+    .map_err(|e| sigv4_error(e, protocol))?;
+    let ctx = RequestContext {
+        request_id: request_id.to_string(),
+        scope: Scope::new(verified.region, edge.inner.config.account.clone()),
+        access_key: verified.access_key,
+    };
+    Ok((ctx, verified.service))
+}
+
+/// Runs a handler's future: a bug in one handler must cost one request, never the server. `what` names the call
+/// in the log.
+pub(crate) async fn call_guarded(call: ServiceFuture<'_>, what: &str) -> Result<Value, AwsError> {
+    match AssertUnwindSafe(call).catch_unwind().await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => {
+            if e.status.is_server_error() {
+                tracing::error!(target = %what, error = %e, "request failed");
+            }
+            Err(e)
+        }
+        Err(_) => {
+            tracing::error!(target = %what, "handler panicked");
+            Err(AwsError::internal(
+                "Internal error; the request was not completed",
+            ))
+        }
+    }
+}
+
+/// A response with its content type and `x-amzn-RequestId`.
+pub(crate) fn respond(
+    status: StatusCode,
+    content_type: &str,
+    request_id: &str,
+    body: String,
+) -> Response {
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json")),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+fn render_error(err: &AwsError, request_id: &str, content_type: &str) -> Response {
+    let body = json!({"__type": err.code, "message": err.message});
+    let mut resp = respond(err.status, content_type, request_id, body.to_string());
+    if let Ok(v) = HeaderValue::from_str(&err.code) {
+        resp.headers_mut().insert("x-amzn-errortype", v);
+    }
+    resp
+}
+
+/// A Query request has no `X-Amz-Target` and carries its parameters in a form body (POST) or the URL (GET).
+fn is_query_request(parts: &Parts) -> bool {
+    if parts.headers.contains_key("x-amz-target") {
+        return false;
+    }
+    if parts.method == Method::POST {
+        parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                // `application/x-www-form-urlencoded; charset=utf-8` from botocore.
+                let form = "application/x-www-form-urlencoded";
+                ct.trim_start()
+                    .get(..form.len())
+                    .is_some_and(|t| t.eq_ignore_ascii_case(form))
+            })
+    } else {
+        parts.method == Method::GET
+            && parts
+                .uri
+                .query()
+                .is_some_and(|q| query::has_param(q, "Action"))
+    }
+}
+
 async fn handle(State(edge): State<Edge>, req: Request) -> Response {
     let id = request_id();
     let (parts, body) = req.into_parts();
+    if is_query_request(&parts) {
+        query::handle(&edge, parts, body, id).await
+    } else {
+        handle_json(&edge, parts, body, id).await
+    }
+}
+
+async fn handle_json(edge: &Edge, parts: Parts, body: Body, id: String) -> Response {
     let target = parts
         .headers
         .get("x-amz-target")
@@ -140,18 +282,12 @@ async fn handle(State(edge): State<Edge>, req: Request) -> Response {
     };
     let fail = |e: AwsError| render_error(&e, &id, &content_type);
 
-    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let body = match read_body(body).await {
         Ok(b) => b,
-        Err(_) => {
-            return fail(AwsError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLargeException",
-                format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
-            ))
-        }
+        Err(e) => return fail(e),
     };
     let Some(service) = service else {
-        let e = if target.is_empty() && parts.method == axum::http::Method::GET {
+        let e = if target.is_empty() && parts.method == Method::GET {
             AwsError::new(
                 StatusCode::NOT_FOUND,
                 "UnknownOperationException",
@@ -162,53 +298,13 @@ async fn handle(State(edge): State<Edge>, req: Request) -> Response {
         };
         return fail(e);
     };
-    let query = parts.uri.query().unwrap_or("");
-    let verified = match verify(
-        &edge.inner.config.credentials,
-        &parts.method,
-        parts.uri.path(),
-        query,
-        &parts.headers,
-        &body,
-    ) {
-        Ok(v) => v,
-        Err(e) => return fail(sigv4_error(e)),
+    let ctx = match authenticate(edge, &parts, &body, &id, Protocol::Json) {
+        Ok((ctx, _)) => ctx,
+        Err(e) => return fail(e),
     };
     let operation = target.split_once('.').map(|(_, op)| op).unwrap_or("");
-    let ctx = RequestContext {
-        request_id: id.clone(),
-        scope: Scope::new(verified.region, edge.inner.config.account.clone()),
-        access_key: verified.access_key,
-    };
-    // A bug in one handler must cost one request, never the server.
-    let result = AssertUnwindSafe(service.call(&ctx, operation, &body))
-        .catch_unwind()
-        .await;
-    match result {
-        Ok(Ok(value)) => {
-            let mut resp = Response::new(Body::from(value.to_string()));
-            let h = resp.headers_mut();
-            h.insert(
-                "content-type",
-                HeaderValue::from_str(&content_type)
-                    .unwrap_or(HeaderValue::from_static("application/json")),
-            );
-            if let Ok(v) = HeaderValue::from_str(&id) {
-                h.insert("x-amzn-requestid", v);
-            }
-            resp
-        }
-        Ok(Err(e)) => {
-            if e.status.is_server_error() {
-                tracing::error!(target = %target, error = %e, "request failed");
-            }
-            fail(e)
-        }
-        Err(_) => {
-            tracing::error!(target = %target, "handler panicked");
-            fail(AwsError::internal(
-                "Internal error; the request was not completed",
-            ))
-        }
+    match call_guarded(service.call(&ctx, operation, &body), &target).await {
+        Ok(value) => respond(StatusCode::OK, &content_type, &id, value.to_string()),
+        Err(e) => fail(e),
     }
 }

@@ -1,4 +1,5 @@
-//! The AWS JSON error shape: status, `__type` code and message, rendered with the `x-amzn-ErrorType` header.
+//! The AWS error: status, code and message, rendered by each protocol in its own shape (JSON `__type` with the
+//! `x-amzn-ErrorType` header, Query `<ErrorResponse>`).
 
 use axum::http::StatusCode;
 
@@ -41,6 +42,17 @@ impl AwsError {
         AwsError::client(
             "UnknownOperationException",
             format!("Operation {op} is not supported by Gantry"),
+        )
+    }
+
+    /// Query protocol: an `Action` the service does not have, in the wording of AWS's Query services.
+    pub fn invalid_action(action: &str, version: Option<&str>) -> AwsError {
+        AwsError::client(
+            "InvalidAction",
+            format!(
+                "Could not find operation {action} for version {}",
+                version.unwrap_or("NO_VERSION_SPECIFIED")
+            ),
         )
     }
 

@@ -349,6 +349,7 @@ pub fn verify(
 }
 
 /// Signs a request (headers `host`, `x-amz-date`, `authorization` are set). Used by tests and Gantry's own clients.
+/// `path` may end in a query string (`/?Action=...`), which is signed too.
 pub fn sign_request_headers(
     access_key: &str,
     secret: &str,
@@ -374,10 +375,11 @@ pub fn sign_request_headers(
     signed.dedup();
     let signed_refs: Vec<&str> = signed.iter().map(String::as_str).collect();
     let scope = format!("{date}/{region}/{service}/aws4_request");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let sts = string_to_sign(
         method,
         path,
-        "",
+        query,
         headers,
         &signed_refs,
         body,
