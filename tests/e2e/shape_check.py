@@ -10,6 +10,8 @@ response with a problem raises `ShapeError` from the API call itself, so the tes
 """
 
 import json
+import re
+import xml.etree.ElementTree as ET
 
 import boto3
 from botocore.config import Config
@@ -45,6 +47,8 @@ COMMON_ERRORS = {
 }
 
 JSON_PROTOCOLS = {"json", "rest-json"}
+QUERY_PROTOCOLS = {"query"}
+ISO8601 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
 class ShapeError(AssertionError):
@@ -60,14 +64,17 @@ def response_problems(operation_model, status, headers, body, parsed):
     """Everything wrong with one response, as a list of readable strings (empty when it is fine)."""
     service_model = operation_model.service_model
     is_json = protocol_of(service_model) in JSON_PROTOCOLS
+    is_query = protocol_of(service_model) in QUERY_PROTOCOLS
     problems = []
 
-    if is_json and not _header(headers, "x-amzn-RequestId"):
+    if (is_json or is_query) and not _header(headers, "x-amzn-RequestId"):
         problems.append("missing header x-amzn-RequestId")
 
     if status >= 300:
         if is_json:
             problems += _error_problems(operation_model, body)
+        if is_query:
+            problems += _xml_error_problems(operation_model, body)
         return problems
 
     shape = operation_model.output_shape
@@ -90,6 +97,102 @@ def response_problems(operation_model, status, headers, body, parsed):
                 problems.append(f"operation has no output, body is {body[:200]!r}")
         else:
             problems += raw_json_problems(raw, shape)
+    if is_query:
+        problems += _xml_body_problems(operation_model, body)
+    return problems
+
+
+def _local(tag):
+    return tag.split("}", 1)[-1]
+
+
+def _xml_body_problems(operation_model, body):
+    """A Query answer: `<{Op}Response xmlns=..><{Op}Result>..</{Op}Result><ResponseMetadata>` whose result
+    elements are exactly the output shape's, with scalars written as the protocol writes them."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as e:
+        return [f"body is not XML: {e}: {body[:200]!r}"]
+    name = operation_model.name
+    problems = []
+    if _local(root.tag) != f"{name}Response":
+        problems.append(f"root element is {_local(root.tag)!r}, expected {name}Response")
+    ns = operation_model.service_model.metadata.get("xmlNamespace")
+    if ns and not root.tag.startswith("{" + ns + "}"):
+        problems.append(f"root element is not in the namespace {ns}")
+    children = {_local(c.tag): c for c in root}
+    if "ResponseMetadata" not in children or children["ResponseMetadata"].find("./*") is None:
+        problems.append("no ResponseMetadata/RequestId")
+    shape = operation_model.output_shape
+    result = children.get(f"{name}Result")
+    if shape is None:
+        if result is not None and len(result):
+            problems.append(f"operation has no output, got a {name}Result with elements")
+        return problems
+    if result is None:
+        return problems + [f"no {name}Result element"]
+    return problems + raw_xml_problems(result, shape, f"{name}Result")
+
+
+def raw_xml_problems(element, shape, path):
+    """Walks an XML element against a shape: unknown elements and badly written scalars."""
+    kind = shape.type_name
+    if kind == "structure":
+        wire_names = {m.serialization.get("name", n): m for n, m in shape.members.items()}
+        problems = []
+        for child in element:
+            key = _local(child.tag)
+            member = wire_names.get(key)
+            if member is None:
+                problems.append(f"{path}: element {key!r} is unknown to {shape.name}")
+            else:
+                problems += raw_xml_problems(child, member, f"{path}.{key}")
+        return problems
+    if kind == "list":
+        item = shape.member.serialization.get("name", "member")
+        problems = []
+        for i, child in enumerate(element):
+            if _local(child.tag) != item:
+                problems.append(f"{path}[{i}]: list item element is {_local(child.tag)!r}, expected {item!r}")
+            else:
+                problems += raw_xml_problems(child, shape.member, f"{path}[{i}]")
+        return problems
+    if kind == "map":
+        return []
+    if len(element):
+        return [f"{path}: expected text for {kind}, got elements"]
+    text = element.text or ""
+    ok = {
+        "boolean": text in ("true", "false"),
+        "integer": re.fullmatch(r"-?\d+", text) is not None,
+        "long": re.fullmatch(r"-?\d+", text) is not None,
+        "timestamp": ISO8601.match(text) is not None,
+    }.get(kind, True)
+    return [] if ok else [f"{path}: {text!r} is not a {kind} as the Query protocol writes it"]
+
+
+def _xml_error_problems(operation_model, body):
+    """A Query error: `<ErrorResponse><Error><Type>Sender|Receiver</Type><Code>known</Code><Message>`."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as e:
+        return [f"error body is not XML: {e}: {body[:200]!r}"]
+    if _local(root.tag) != "ErrorResponse":
+        return [f"error root element is {_local(root.tag)!r}, expected ErrorResponse"]
+    error = next((c for c in root if _local(c.tag) == "Error"), None)
+    if error is None:
+        return ["ErrorResponse has no Error"]
+    fields = {_local(c.tag): (c.text or "") for c in error}
+    problems = []
+    if fields.get("Type") not in ("Sender", "Receiver"):
+        problems.append(f"error Type is {fields.get('Type')!r}")
+    known = {s.metadata.get("error", {}).get("code", s.name) for s in operation_model.service_model.error_shapes}
+    if fields.get("Code") not in known | COMMON_ERRORS:
+        problems.append(f"error Code {fields.get('Code')!r} is not an error of {operation_model.service_model.service_name}")
+    if not fields.get("Message"):
+        problems.append("error has no Message")
+    if not any(_local(c.tag) == "RequestId" for c in root):
+        problems.append("ErrorResponse has no RequestId")
     return problems
 
 

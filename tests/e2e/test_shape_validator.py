@@ -98,3 +98,54 @@ def test_clients_from_make_client_raise_on_bad_responses():
     # Errors are checked too, before botocore raises the ClientError.
     with pytest.raises(ShapeError, match="no __type"):
         stubbed_client(400, {"message": "no type"}).list_clusters()
+
+
+# --- the Query protocol (ELBv2) ---------------------------------------------------------------------------------
+
+ELB = botocore.session.get_session().get_service_model("elbv2")
+NS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
+XML_HEADERS = {"x-amzn-RequestId": "f0e1d2c3-0000-4000-8000-000000000000", "Content-Type": "text/xml"}
+
+
+def xml_problems(operation, body, status=200):
+    op = ELB.operation_model(operation)
+    raw = body.encode()
+    parsed = create_parser("query").parse(
+        {"status_code": status, "headers": XML_HEADERS, "body": raw}, op.output_shape if status < 300 else None
+    )
+    return response_problems(op, status, XML_HEADERS, raw, parsed)
+
+
+def answer(op, result):
+    return (f'<{op}Response xmlns="{NS}"><{op}Result>{result}</{op}Result>'
+            f"<ResponseMetadata><RequestId>x</RequestId></ResponseMetadata></{op}Response>")
+
+
+def test_good_query_answers_pass():
+    lb = ("<member><LoadBalancerName>a</LoadBalancerName><CreatedTime>2026-01-02T03:04:05.678Z</CreatedTime>"
+          "<State><Code>active</Code></State><AvailabilityZones><member><ZoneName>us-east-1a</ZoneName>"
+          "</member></AvailabilityZones></member>")
+    assert xml_problems("DescribeLoadBalancers", answer("DescribeLoadBalancers", f"<LoadBalancers>{lb}</LoadBalancers>")) == []
+    assert xml_problems("DeleteLoadBalancer", answer("DeleteLoadBalancer", "")) == []
+    error = (f'<ErrorResponse xmlns="{NS}"><Error><Type>Sender</Type><Code>LoadBalancerNotFound</Code>'
+             "<Message>gone</Message></Error><RequestId>x</RequestId></ErrorResponse>")
+    assert xml_problems("DescribeLoadBalancers", error, status=400) == []
+
+
+def test_bad_query_answers_are_caught():
+    assert any("unknown" in p for p in xml_problems(
+        "DescribeLoadBalancers", answer("DescribeLoadBalancers", "<LoadBalancers><member><Bogus>1</Bogus></member></LoadBalancers>")))
+    assert any("timestamp" in p for p in xml_problems(
+        "DescribeLoadBalancers", answer("DescribeLoadBalancers", "<LoadBalancers><member><CreatedTime>1700000000</CreatedTime></member></LoadBalancers>")))
+    assert any("boolean" in p for p in xml_problems(
+        "DescribeTargetGroups", answer("DescribeTargetGroups", "<TargetGroups><member><HealthCheckEnabled>1</HealthCheckEnabled></member></TargetGroups>")))
+    assert any("list item" in p for p in xml_problems(
+        "DescribeLoadBalancers", answer("DescribeLoadBalancers", "<LoadBalancers><item/></LoadBalancers>")))
+    no_ns = answer("DeleteLoadBalancer", "").replace(f' xmlns="{NS}"', "")
+    assert any("namespace" in p for p in xml_problems("DeleteLoadBalancer", no_ns))
+    assert any("not an error" in p for p in xml_problems("DescribeLoadBalancers", (
+        f'<ErrorResponse xmlns="{NS}"><Error><Type>Sender</Type><Code>NoSuchThing</Code><Message>m</Message>'
+        "</Error><RequestId>x</RequestId></ErrorResponse>"), status=400))
+    op = ELB.operation_model("DescribeLoadBalancers")
+    assert any("not XML" in p for p in response_problems(op, 200, XML_HEADERS, b"{}", {}))
+    assert any("RequestId" in p for p in response_problems(op, 200, {}, answer("DescribeLoadBalancers", "").encode(), {}))

@@ -59,6 +59,9 @@ pub struct ServerArgs {
     /// Seconds after which a container instance whose agent was not heard from shows agentConnected=false.
     #[arg(long, env = "GANTRY_AGENT_TIMEOUT")]
     pub agent_timeout: Option<u64>,
+    /// The IPv4 range load balancers get their addresses from, one each (default 127.0.1.0/24: the loopback).
+    #[arg(long, env = "GANTRY_LB_ADDRESSES")]
+    pub lb_addresses: Option<String>,
 }
 
 /// The file form; every member optional.
@@ -81,6 +84,7 @@ struct FileConfig {
     access_keys: Option<Vec<AccessKey>>,
     agent_token: Option<String>,
     agent_timeout: Option<u64>,
+    lb_addresses: Option<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -109,6 +113,8 @@ pub struct ServerConfig {
     /// The join token of remote agents; `None`: generated once and kept in the data dir.
     pub agent_token: Option<String>,
     pub agent_timeout: std::time::Duration,
+    /// The first address of the load balancers' range, and how many it has.
+    pub lb_addresses: (std::net::Ipv4Addr, u32),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +131,24 @@ pub enum ConfigError {
     AgentToken,
     #[error("invalid agent timeout 0: expected a number of seconds, at least 1")]
     AgentTimeout,
+    #[error("invalid load balancer address range {0:?}: expected an IPv4 CIDR such as 127.0.1.0/24, /8 to /30")]
+    LbAddresses(String),
+}
+
+/// The usable addresses of a CIDR: without its network and broadcast addresses.
+fn parse_lb_addresses(s: &str) -> Result<(std::net::Ipv4Addr, u32), ConfigError> {
+    let bad = || ConfigError::LbAddresses(s.to_string());
+    let (ip, bits) = s.split_once('/').ok_or_else(bad)?;
+    let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| bad())?;
+    let bits: u32 = bits.parse().map_err(|_| bad())?;
+    if !(8..=30).contains(&bits) {
+        return Err(bad());
+    }
+    let network = u32::from(ip) & (u32::MAX << (32 - bits));
+    Ok((
+        std::net::Ipv4Addr::from(network + 1),
+        (1u32 << (32 - bits)) - 2,
+    ))
 }
 
 fn parse_access_keys(s: &str) -> Result<Vec<(String, String)>, ConfigError> {
@@ -179,7 +203,14 @@ impl ServerConfig {
         if agent_timeout == 0 {
             return Err(ConfigError::AgentTimeout);
         }
+        let lb_addresses = parse_lb_addresses(
+            args.lb_addresses
+                .as_deref()
+                .or(file.lb_addresses.as_deref())
+                .unwrap_or("127.0.1.0/24"),
+        )?;
         Ok(ServerConfig {
+            lb_addresses,
             listen: args
                 .listen
                 .or(file.listen)
@@ -479,6 +510,21 @@ mod tests {
             ..base()
         })
         .is_err());
+    }
+
+    #[test]
+    fn lb_address_ranges() {
+        assert_eq!(
+            parse_lb_addresses("127.0.1.0/24").unwrap(),
+            (std::net::Ipv4Addr::new(127, 0, 1, 1), 254)
+        );
+        assert_eq!(
+            parse_lb_addresses("10.1.2.3/30").unwrap(),
+            (std::net::Ipv4Addr::new(10, 1, 2, 1), 2)
+        );
+        for bad in ["127.0.1.0", "x/24", "127.0.1.0/31", "127.0.1.0/4"] {
+            assert!(parse_lb_addresses(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -187,6 +187,15 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
             .clone()
             .spawn_gc(config.registry_gc_interval, config.registry_gc);
     }
+    let lb = gantry_lb::LbService::new(
+        store.clone(),
+        gantry_lb::LbConfig {
+            first_address: config.lb_addresses.0,
+            address_count: config.lb_addresses.1,
+            ..Default::default()
+        },
+    );
+    lb.clone().spawn_controller();
     let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone(), ecr.clone()];
     let edge = Edge::new(
         EdgeConfig {
@@ -194,7 +203,8 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
             account: config.account.clone(),
         },
         services,
-    );
+    )
+    .with_query_services(vec![lb.clone()]);
     let scope = Scope::new(config.region.clone(), config.account.clone());
     let adapter = |embedded_agent: bool| {
         Arc::new(Embedded::new(

@@ -7,11 +7,13 @@ use std::thread;
 use std::time::Duration;
 
 /// Routes a request to (status, body). `/exit/<code>` is handled by the caller, after the reply.
-fn route(path: &str) -> (u16, String) {
+fn route(path: &str, headers: &[String]) -> (u16, String) {
     let (path, _query) = path.split_once('?').unwrap_or((path, ""));
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
         [""] => (200, format!("hello from {}\n", hostname())),
+        // What a proxy in front added or changed, one `name: value` line each as received.
+        ["headers"] => (200, headers.iter().map(|h| format!("{h}\n")).collect()),
         ["hostname"] => (200, format!("{}\n", hostname())),
         ["env"] => {
             let mut vars: Vec<String> = std::env::vars()
@@ -80,12 +82,12 @@ fn handle(mut stream: TcpStream) {
         .map(|a| a.to_string())
         .unwrap_or_default();
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let Some((method, path)) = read_request(&stream) else {
+    let Some((method, path, headers)) = read_request(&stream) else {
         return;
     };
 
     // Any method is routed the same way (a load balancer test may send POST); HEAD gets no body.
-    let (status, body) = route(&path);
+    let (status, body) = route(&path, &headers);
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -119,7 +121,7 @@ fn handle(mut stream: TcpStream) {
 }
 
 /// Reads the request line and headers; the body (if any) is read and dropped.
-fn read_request(stream: &TcpStream) -> Option<(String, String)> {
+fn read_request(stream: &TcpStream) -> Option<(String, String, Vec<String>)> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -128,11 +130,13 @@ fn read_request(stream: &TcpStream) -> Option<(String, String)> {
     let path = parts.next()?.to_string();
 
     let mut content_length = 0u64;
+    let mut headers = Vec::new();
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header).ok()? == 0 || header.trim().is_empty() {
             break;
         }
+        headers.push(header.trim_end().to_string());
         if let Some((name, value)) = header.split_once(':') {
             if name.trim().eq_ignore_ascii_case("content-length") {
                 content_length = value.trim().parse().unwrap_or(0);
@@ -140,7 +144,7 @@ fn read_request(stream: &TcpStream) -> Option<(String, String)> {
         }
     }
     let _ = std::io::copy(&mut reader.take(content_length), &mut std::io::sink());
-    Some((method, path))
+    Some((method, path, headers))
 }
 
 /// The kernel's hostname (in a container: the container's hostname), without libc.

@@ -1,0 +1,350 @@
+//! The load balancers' background work, one pass at a time: open the sockets of stored listeners (after a restart)
+//! and close those of deleted ones, probe the targets that are due, finish deregistrations whose delay is over or
+//! whose last request ended, and rebuild the routing snapshot the proxy reads.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gantry_store::{Store, Txn};
+
+use crate::api::{actions_target_groups, listener_rules_of};
+use crate::attributes;
+use crate::dataplane::{ListenerRoutes, Routes, TargetGroupRoutes, TargetInService};
+use crate::health::{probe, State, TargetKey};
+use crate::keys;
+use crate::model::{ListenerRecord, LoadBalancerRecord, TargetGroupRecord, TargetRecord};
+use crate::service::{encode, LbService};
+
+/// The longest the controller waits between passes.
+pub const PASS: Duration = Duration::from_millis(500);
+
+/// Per target, what the controller keeps between passes.
+#[derive(Default)]
+pub(crate) struct Runtime {
+    next_check: HashMap<TargetKey, Instant>,
+    probing: HashSet<TargetKey>,
+    in_flight: HashMap<TargetKey, Arc<AtomicUsize>>,
+}
+
+/// Everything stored under `/elbv2/`, by kind, with each record's region.
+struct Snapshot {
+    load_balancers: Vec<(String, LoadBalancerRecord)>,
+    target_groups: Vec<(String, TargetGroupRecord)>,
+    listeners: Vec<(String, ListenerRecord)>,
+}
+
+impl<S: Store> LbService<S> {
+    fn runtime<T>(&self, f: impl FnOnce(&mut Runtime) -> T) -> T {
+        let mut r = self.runtime.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut r)
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut s = Snapshot {
+            load_balancers: Vec::new(),
+            target_groups: Vec::new(),
+            listeners: Vec::new(),
+        };
+        for kv in self.store.range("/elbv2/") {
+            let mut parts = kv.key.split('/').skip(2);
+            let (Some(region), Some(kind)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let region = region.to_string();
+            match kind {
+                "loadbalancers" => s
+                    .load_balancers
+                    .extend(serde_json::from_slice(&kv.value).ok().map(|r| (region, r))),
+                "targetgroups" => s
+                    .target_groups
+                    .extend(serde_json::from_slice(&kv.value).ok().map(|r| (region, r))),
+                "listeners" => s
+                    .listeners
+                    .extend(serde_json::from_slice(&kv.value).ok().map(|r| (region, r))),
+                _ => {}
+            }
+        }
+        s
+    }
+
+    /// Runs the passes until the process ends.
+    pub fn spawn_controller(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                self.pass().await;
+                let _ = tokio::time::timeout(PASS, self.data_plane.changed.notified()).await;
+            }
+        })
+    }
+
+    /// One pass; public for tests that step it.
+    pub async fn pass(self: &Arc<Self>) {
+        let snap = self.snapshot();
+        self.sync_sockets(&snap).await;
+        self.finish_deregistrations(&snap).await;
+        let snap = self.snapshot();
+        self.start_probes(&snap);
+        self.data_plane.set_routes(self.routes(&snap));
+    }
+
+    async fn sync_sockets(&self, snap: &Snapshot) {
+        let address_of: HashMap<&str, &str> = snap
+            .load_balancers
+            .iter()
+            .map(|(_, lb)| {
+                (
+                    lb.load_balancer.load_balancer_arn.as_str(),
+                    lb.address.as_str(),
+                )
+            })
+            .collect();
+        let live: HashSet<&str> = snap
+            .listeners
+            .iter()
+            .map(|(_, l)| l.listener.listener_arn.as_str())
+            .collect();
+        self.data_plane.close_except(|arn| live.contains(arn));
+        let mut front_ports: Vec<u16> = snap
+            .listeners
+            .iter()
+            .filter(|(_, l)| l.listener.protocol == "HTTP")
+            .map(|(_, l)| l.listener.port)
+            .collect();
+        front_ports.sort_unstable();
+        front_ports.dedup();
+        self.data_plane
+            .sync_front(&self.config.front_address, &front_ports)
+            .await;
+        for (_, l) in &snap.listeners {
+            let Some(addr) = address_of.get(l.listener.load_balancer_arn.as_str()) else {
+                continue;
+            };
+            if !self
+                .data_plane
+                .is_bound(&l.listener.listener_arn, addr, l.listener.port)
+            {
+                if let Err(e) = self.data_plane.open(addr, l).await {
+                    tracing::warn!(listener = %l.listener.listener_arn, error = %e, "listener cannot serve");
+                }
+            }
+        }
+    }
+
+    /// The target groups some listener or rule forwards to.
+    fn used_target_groups(&self, snap: &Snapshot) -> HashSet<String> {
+        let mut used = HashSet::new();
+        for (region, l) in &snap.listeners {
+            for rule in listener_rules_of(self, region, l) {
+                used.extend(actions_target_groups(&rule.rule.actions));
+            }
+        }
+        used
+    }
+
+    async fn finish_deregistrations(&self, snap: &Snapshot) {
+        let now = gantry_model::time::now();
+        for (region, tg) in &snap.target_groups {
+            let delay =
+                attributes::number(&tg.attributes, "deregistration_delay.timeout_seconds", 300)
+                    as f64;
+            let arn = &tg.target_group.target_group_arn;
+            let done = |t: &TargetRecord| {
+                let Some(at) = t.deregistered_at else {
+                    return false;
+                };
+                let idle = self.runtime(|r| {
+                    r.in_flight
+                        .get(&(arn.clone(), t.id.clone(), t.port))
+                        .is_none_or(|n| n.load(Ordering::Relaxed) == 0)
+                });
+                now - at >= delay || idle
+            };
+            if !tg.targets.iter().any(done) {
+                continue;
+            }
+            let _w = self.writes.lock().await;
+            let key = keys::target_group(region, &tg.target_group.target_group_name);
+            let Some(mut current) = self.get::<TargetGroupRecord>(&key) else {
+                continue;
+            };
+            let finished: Vec<TargetKey> = current
+                .targets
+                .iter()
+                .filter(|t| done(t))
+                .map(|t| (arn.clone(), t.id.clone(), t.port))
+                .collect();
+            if finished.is_empty() {
+                continue;
+            }
+            current
+                .targets
+                .retain(|t| !finished.contains(&(arn.clone(), t.id.clone(), t.port)));
+            if let Err(e) = self.store.txn(Txn::new().put(key, encode(&current))).await {
+                tracing::warn!(error = %e, "finishing a deregistration failed");
+                continue;
+            }
+            for k in &finished {
+                self.health.forget(k);
+                self.runtime(|r| r.in_flight.remove(k));
+            }
+        }
+    }
+
+    /// Where a target is reached.
+    fn target_addr(
+        &self,
+        region: &str,
+        tg: &TargetGroupRecord,
+        t: &TargetRecord,
+    ) -> Option<SocketAddr> {
+        let ip: IpAddr = if tg.target_group.target_type == "ip" {
+            t.id.parse().ok()?
+        } else {
+            self.resolve_instance(region, &t.id)?
+        };
+        Some(SocketAddr::new(ip, t.port))
+    }
+
+    fn start_probes(self: &Arc<Self>, snap: &Snapshot) {
+        let used = self.used_target_groups(snap);
+        let now = Instant::now();
+        for (region, tg) in &snap.target_groups {
+            let g = &tg.target_group;
+            if !g.health_check_enabled || !used.contains(&g.target_group_arn) {
+                continue;
+            }
+            for t in tg.targets.iter().filter(|t| t.deregistered_at.is_none()) {
+                let key: TargetKey = (g.target_group_arn.clone(), t.id.clone(), t.port);
+                let due = self.runtime(|r| {
+                    let due = !r.probing.contains(&key)
+                        && r.next_check.get(&key).is_none_or(|at| *at <= now);
+                    if due {
+                        r.probing.insert(key.clone());
+                        r.next_check.insert(
+                            key.clone(),
+                            now + Duration::from_secs(g.health_check_interval_seconds as u64),
+                        );
+                    }
+                    due
+                });
+                if !due {
+                    continue;
+                }
+                let Some(addr) = self.target_addr(region, tg, t) else {
+                    self.runtime(|r| r.probing.remove(&key));
+                    continue;
+                };
+                let check = probe::Check::of(g, addr);
+                let svc = self.clone();
+                let (healthy, unhealthy) = (g.healthy_threshold_count, g.unhealthy_threshold_count);
+                tokio::spawn(async move {
+                    let result = check.run().await;
+                    let before = svc.health.get(&key).state;
+                    let after = svc
+                        .health
+                        .observe(key.clone(), result, healthy, unhealthy)
+                        .state;
+                    svc.runtime(|r| r.probing.remove(&key));
+                    if before != after {
+                        svc.data_plane.refresh();
+                    }
+                });
+            }
+        }
+    }
+
+    fn routes(&self, snap: &Snapshot) -> Routes {
+        let mut routes = Routes::default();
+        let lbs: HashMap<&str, &LoadBalancerRecord> = snap
+            .load_balancers
+            .iter()
+            .map(|(_, lb)| (lb.load_balancer.load_balancer_arn.as_str(), lb))
+            .collect();
+        for (region, l) in &snap.listeners {
+            let Some(lb) = lbs.get(l.listener.load_balancer_arn.as_str()) else {
+                continue;
+            };
+            let rules = listener_rules_of(self, region, l)
+                .into_iter()
+                .filter_map(|r| {
+                    Some((
+                        crate::api::conditions_of(&r.rule.conditions)?,
+                        r.rule.actions,
+                    ))
+                })
+                .collect();
+            let idle = attributes::number(&lb.attributes, "idle_timeout.timeout_seconds", 60);
+            routes.by_host.insert(
+                (
+                    lb.load_balancer.dns_name.to_ascii_lowercase(),
+                    l.listener.port,
+                ),
+                l.listener.listener_arn.clone(),
+            );
+            routes.listeners.insert(
+                l.listener.listener_arn.clone(),
+                ListenerRoutes {
+                    protocol: l.listener.protocol.clone(),
+                    port: l.listener.port,
+                    rules,
+                    idle_timeout: Duration::from_secs(idle),
+                },
+            );
+        }
+        let mut keep: HashSet<TargetKey> = HashSet::new();
+        for (region, tg) in &snap.target_groups {
+            let g = &tg.target_group;
+            let mut healthy = Vec::new();
+            let mut all = Vec::new();
+            for t in tg.targets.iter().filter(|t| t.deregistered_at.is_none()) {
+                let Some(addr) = self.target_addr(region, tg, t) else {
+                    continue;
+                };
+                let key: TargetKey = (g.target_group_arn.clone(), t.id.clone(), t.port);
+                let in_flight =
+                    self.runtime(|r| r.in_flight.entry(key.clone()).or_default().clone());
+                keep.insert(key.clone());
+                let state = self.health.get(&key).state;
+                // Without health checks every target gets traffic; `initial` ones get none until healthy.
+                if !g.health_check_enabled || state == State::Healthy {
+                    healthy.push(TargetInService {
+                        addr,
+                        in_flight: in_flight.clone(),
+                    });
+                }
+                if g.health_check_enabled && state != State::Initial {
+                    all.push(TargetInService { addr, in_flight });
+                }
+            }
+            for t in tg.targets.iter().filter(|t| t.deregistered_at.is_some()) {
+                keep.insert((g.target_group_arn.clone(), t.id.clone(), t.port));
+            }
+            // Fail-open: with no healthy target, every judged one gets traffic.
+            let targets = if healthy.is_empty() { all } else { healthy };
+            let algorithm = tg
+                .attributes
+                .get("load_balancing.algorithm.type")
+                .cloned()
+                .unwrap_or_else(|| "round_robin".into());
+            routes.target_groups.insert(
+                g.target_group_arn.clone(),
+                Arc::new(TargetGroupRoutes::new(
+                    g.target_group_arn.clone(),
+                    targets,
+                    algorithm,
+                )),
+            );
+        }
+        self.health.retain(|k| keep.contains(k));
+        self.runtime(|r| {
+            r.in_flight.retain(|k, _| keep.contains(k));
+            r.next_check.retain(|k, _| keep.contains(k));
+        });
+        routes
+    }
+}
+
+pub(crate) type SharedRuntime = Mutex<Runtime>;

@@ -1,0 +1,184 @@
+//! The data plane: a socket per listener on its load balancer's address, and the proxy behind it. What a request
+//! meets (rules, actions, the targets in service) is a [`Routes`] snapshot the service rebuilds whenever the
+//! resources or a target's health change; the proxy reads it without locks held across I/O.
+
+mod proxy;
+mod routes;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub use routes::{ListenerRoutes, Routes, TargetGroupRoutes, TargetInService};
+
+use crate::errors::{LbError, Result};
+use crate::model::ListenerRecord;
+
+struct Bound {
+    address: String,
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Which listener a socket's requests are for.
+#[derive(Clone)]
+pub(crate) enum Socket {
+    /// A listener's own socket on its load balancer's address.
+    Listener(Arc<str>),
+    /// The shared socket of one port on the front address: the Host header names the load balancer, so that
+    /// `curl http://<DNSName>/` works where `*.localhost` resolves to the loopback.
+    Front(u16),
+}
+
+pub struct DataPlane {
+    bound: Mutex<HashMap<String, Bound>>,
+    /// Front sockets by port.
+    front: Mutex<HashMap<u16, tokio::task::JoinHandle<()>>>,
+    /// Front ports already warned about.
+    front_warned: Mutex<std::collections::HashSet<u16>>,
+    routes: RwLock<Arc<Routes>>,
+    /// Rung when the routes should be rebuilt.
+    pub(crate) changed: Notify,
+    client: proxy::Upstream,
+}
+
+impl Default for DataPlane {
+    fn default() -> DataPlane {
+        DataPlane {
+            bound: Mutex::new(HashMap::new()),
+            front: Mutex::new(HashMap::new()),
+            front_warned: Mutex::new(Default::default()),
+            routes: RwLock::new(Arc::new(Routes::default())),
+            changed: Notify::new(),
+            client: proxy::upstream(),
+        }
+    }
+}
+
+impl DataPlane {
+    fn bound(&self) -> std::sync::MutexGuard<'_, HashMap<String, Bound>> {
+        self.bound.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn routes(&self) -> Arc<Routes> {
+        self.routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_routes(&self, routes: Routes) {
+        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routes);
+    }
+
+    /// Asks for the routes to be rebuilt from the store.
+    pub fn refresh(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Binds the listener's port on `address` and serves it. Binding again what is bound is a no-op.
+    pub async fn open(self: &Arc<Self>, address: &str, record: &ListenerRecord) -> Result<()> {
+        let arn = record.listener.listener_arn.clone();
+        let port = record.listener.port;
+        if self
+            .bound()
+            .get(&arn)
+            .is_some_and(|b| b.address == address && b.port == port)
+        {
+            return Ok(());
+        }
+        let socket = TcpListener::bind((address, port)).await.map_err(|e| {
+            LbError::PortUnavailable(format!("Port {port} cannot be opened on {address}: {e}"))
+        })?;
+        tracing::info!(listener = %arn, %address, port, "listener serving");
+        let task = tokio::spawn(proxy::serve(
+            self.clone(),
+            Socket::Listener(arn.clone().into()),
+            socket,
+        ));
+        if let Some(old) = self.bound().insert(
+            arn,
+            Bound {
+                address: address.to_string(),
+                port,
+                task,
+            },
+        ) {
+            old.task.abort();
+        }
+        Ok(())
+    }
+
+    /// Moves a listener to its new port: the new socket is bound before the old one closes.
+    pub async fn reopen(self: &Arc<Self>, address: &str, record: &ListenerRecord) -> Result<()> {
+        self.open(address, record).await
+    }
+
+    pub async fn close(&self, listener_arn: &str) {
+        if let Some(b) = self.bound().remove(listener_arn) {
+            b.task.abort();
+            tracing::info!(listener = %listener_arn, "listener closed");
+        }
+    }
+
+    /// Closes every socket whose listener `keep` does not know.
+    pub(crate) fn close_except(&self, keep: impl Fn(&str) -> bool) {
+        self.bound().retain(|arn, b| {
+            let k = keep(arn);
+            if !k {
+                b.task.abort();
+            }
+            k
+        });
+    }
+
+    /// Serves the front sockets of `ports` on `address` and closes the others. A port another program holds is
+    /// left to it (the load balancers' own addresses still serve).
+    pub(crate) async fn sync_front(self: &Arc<Self>, address: &str, ports: &[u16]) {
+        let missing: Vec<u16> = {
+            let mut front = self.front.lock().unwrap_or_else(|p| p.into_inner());
+            front.retain(|port, task| {
+                let keep = ports.contains(port);
+                if !keep {
+                    task.abort();
+                }
+                keep
+            });
+            ports
+                .iter()
+                .copied()
+                .filter(|p| !front.contains_key(p))
+                .collect()
+        };
+        for port in missing {
+            match TcpListener::bind((address, port)).await {
+                Ok(socket) => {
+                    let task =
+                        tokio::spawn(proxy::serve(self.clone(), Socket::Front(port), socket));
+                    self.front
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(port, task);
+                }
+                Err(e) => {
+                    if self
+                        .front_warned
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(port)
+                    {
+                        tracing::warn!(%address, port, error = %e, "the DNS names' shared port cannot be opened; the load balancers' own addresses still serve");
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn is_bound(&self, listener_arn: &str, address: &str, port: u16) -> bool {
+        self.bound()
+            .get(listener_arn)
+            .is_some_and(|b| b.address == address && b.port == port)
+    }
+}

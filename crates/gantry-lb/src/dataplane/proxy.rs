@@ -1,0 +1,330 @@
+//! The HTTP proxy of one listener: keep-alive connections from clients, rules evaluated per request, requests and
+//! answers streamed to and from a pooled upstream connection, and ALB's own answers when it cannot forward.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue, HOST, LOCATION};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use super::{DataPlane, ListenerRoutes, Routes, Socket};
+use crate::model::Action;
+use crate::rules::{self, RequestFacts};
+
+pub type Upstream = Client<HttpConnector, Incoming>;
+type Body = BoxBody<Bytes, hyper::Error>;
+
+pub fn upstream() -> Upstream {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(256)
+        .build(connector)
+}
+
+/// Accepts connections until the socket is closed (its task aborted).
+pub(crate) async fn serve(plane: Arc<DataPlane>, target: Socket, socket: TcpListener) {
+    loop {
+        let (stream, peer) = match socket.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let plane = plane.clone();
+        let target = target.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let plane = plane.clone();
+                let target = target.clone();
+                async move { Ok::<_, Infallible>(handle(&plane, &target, peer, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+/// ALB's own answer: the status and its plain HTML page.
+fn elb_answer(status: StatusCode) -> Response<Body> {
+    let text = match status.as_u16() {
+        502 => "502 Bad Gateway",
+        503 => "503 Service Temporarily Unavailable",
+        504 => "504 Gateway Time-out",
+        404 => "404 Not Found",
+        _ => "500 Internal Server Error",
+    };
+    let body = format!(
+        "<html>\r\n<head><title>{text}</title></head>\r\n<body>\r\n<center><h1>{text}</h1></center>\r\n</body>\r\n</html>\r\n"
+    );
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/html"));
+    r.headers_mut()
+        .insert("server", HeaderValue::from_static("awselb/2.0"));
+    r
+}
+
+fn full(body: impl Into<Bytes>) -> Body {
+    Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// The actions of the first rule that matches the request.
+fn matching_actions<'r>(
+    listener: &'r ListenerRoutes,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+) -> Option<&'r [Action]> {
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let query = rules::parse_query(req.uri().query().unwrap_or(""));
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let facts = RequestFacts {
+        method: req.method().as_str(),
+        host,
+        path: req.uri().path(),
+        query: &query,
+        headers: &headers,
+        source_ip: peer.ip(),
+    };
+    listener
+        .rules
+        .iter()
+        .find(|(conditions, _)| rules::rule_matches(conditions, &facts))
+        .map(|(_, actions)| actions.as_slice())
+}
+
+/// The listener a request on `socket` is for.
+fn listener_of<'r>(
+    routes: &'r Routes,
+    socket: &Socket,
+    req: &Request<Incoming>,
+) -> Option<&'r ListenerRoutes> {
+    match socket {
+        Socket::Listener(arn) => routes.listeners.get(&**arn),
+        Socket::Front(port) => {
+            let host = req.headers().get(HOST).and_then(|h| h.to_str().ok())?;
+            let name = rules::host_without_port(host).to_ascii_lowercase();
+            routes.listeners.get(routes.by_host.get(&(name, *port))?)
+        }
+    }
+}
+
+async fn handle(
+    plane: &DataPlane,
+    socket: &Socket,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let routes = plane.routes();
+    let Some(listener) = listener_of(&routes, socket, &req) else {
+        // No load balancer of that name listens on this port.
+        return elb_answer(StatusCode::SERVICE_UNAVAILABLE);
+    };
+    let Some(actions) = matching_actions(listener, &req, peer) else {
+        return elb_answer(StatusCode::NOT_FOUND);
+    };
+    let Some(action) = actions.last() else {
+        return elb_answer(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    match action.kind.as_str() {
+        "fixed-response" => fixed_response(action),
+        "redirect" => redirect(action, listener, &req),
+        _ => forward(plane, &routes, listener, action, peer, req).await,
+    }
+}
+
+fn fixed_response(action: &Action) -> Response<Body> {
+    let Some(c) = &action.fixed_response_config else {
+        return elb_answer(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let status = c
+        .status_code
+        .parse::<u16>()
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok());
+    let mut r = Response::new(full(c.message_body.clone().unwrap_or_default()));
+    *r.status_mut() = status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let ct = c.content_type.as_deref().unwrap_or("text/plain");
+    if let Ok(v) = HeaderValue::from_str(ct) {
+        r.headers_mut().insert("content-type", v);
+    }
+    r.headers_mut()
+        .insert("server", HeaderValue::from_static("awselb/2.0"));
+    r
+}
+
+fn redirect(action: &Action, listener: &ListenerRoutes, req: &Request<Incoming>) -> Response<Body> {
+    let Some(c) = &action.redirect_config else {
+        return elb_answer(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let facts = rules::RedirectFacts {
+        protocol: listener.protocol.clone(),
+        host: rules::host_without_port(host).to_string(),
+        port: listener.port,
+        path: req.uri().path().to_string(),
+        query: req.uri().query().unwrap_or("").to_string(),
+    };
+    let location = rules::redirect_location(&crate::api::redirect_of(c), &facts);
+    let status = if c.status_code == "HTTP_301" {
+        StatusCode::MOVED_PERMANENTLY
+    } else {
+        StatusCode::FOUND
+    };
+    let mut r = elb_answer(status);
+    *r.body_mut() = full(Bytes::new());
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(LOCATION, v);
+    }
+    r
+}
+
+/// Headers a proxy must not pass on (RFC 9110 7.6.1), besides those `Connection` names.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn trace_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let random: u128 = rand::random();
+    format!("Root=1-{secs:08x}-{:024x}", random & ((1u128 << 96) - 1))
+}
+
+async fn forward(
+    plane: &DataPlane,
+    routes: &Routes,
+    listener: &ListenerRoutes,
+    action: &Action,
+    peer: SocketAddr,
+    mut req: Request<Incoming>,
+) -> Response<Body> {
+    // The target group: weighted among those of the forward config.
+    let groups: Vec<(String, u32)> = match action
+        .forward_config
+        .as_ref()
+        .and_then(|f| f.target_groups.clone())
+    {
+        Some(list) if !list.is_empty() => list
+            .into_iter()
+            .filter_map(|t| Some((t.target_group_arn?, t.weight.unwrap_or(1))))
+            .collect(),
+        _ => action
+            .target_group_arn
+            .iter()
+            .map(|a| (a.clone(), 1))
+            .collect(),
+    };
+    let weights: Vec<u32> = groups.iter().map(|(_, w)| *w).collect();
+    let Some(i) = rules::pick_weighted_rng(&weights, &mut rand::thread_rng()) else {
+        return elb_answer(StatusCode::SERVICE_UNAVAILABLE);
+    };
+    let Some(group) = routes.target_groups.get(&groups[i].0) else {
+        return elb_answer(StatusCode::SERVICE_UNAVAILABLE);
+    };
+    let Some(target) = group.pick() else {
+        return elb_answer(StatusCode::SERVICE_UNAVAILABLE);
+    };
+
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
+    let Ok(uri) = format!("http://{}{path}", target.addr).parse() else {
+        return elb_answer(StatusCode::BAD_REQUEST);
+    };
+    *req.uri_mut() = uri;
+    *req.version_mut() = hyper::Version::HTTP_11;
+    let h = req.headers_mut();
+    let named: Vec<String> = h
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    for name in HOP_BY_HOP.iter().map(|s| s.to_string()).chain(named) {
+        h.remove(name.as_str());
+    }
+    let client_ip = peer.ip().to_string();
+    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {client_ip}"),
+        None => client_ip,
+    };
+    let set = |h: &mut hyper::HeaderMap, name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set(h, "x-forwarded-for", xff);
+    set(
+        h,
+        "x-forwarded-proto",
+        listener.protocol.to_ascii_lowercase(),
+    );
+    set(h, "x-forwarded-port", listener.port.to_string());
+    if !h.contains_key("x-amzn-trace-id") {
+        set(h, "x-amzn-trace-id", trace_id());
+    }
+
+    let in_flight = target.in_flight.clone();
+    in_flight.fetch_add(1, Ordering::Relaxed);
+    let answer = tokio::time::timeout(listener.idle_timeout, plane.client.request(req)).await;
+    in_flight.fetch_sub(1, Ordering::Relaxed);
+    match answer {
+        Ok(Ok(resp)) => {
+            let (mut parts, body) = resp.into_parts();
+            for name in HOP_BY_HOP {
+                parts.headers.remove(*name);
+            }
+            Response::from_parts(parts, body.boxed())
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(target = %target.addr, error = %e, "target failed");
+            elb_answer(StatusCode::BAD_GATEWAY)
+        }
+        Err(_) => elb_answer(StatusCode::GATEWAY_TIMEOUT),
+    }
+}
