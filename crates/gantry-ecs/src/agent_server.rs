@@ -48,7 +48,12 @@ fn task_spec(r: &TaskRecord, cluster: &str) -> TaskSpec {
         cluster_name: cluster.to_string(),
         family: r.family.clone(),
         revision: r.revision,
-        desired_status: r.task.desired_status.clone(),
+        // A draining task keeps running until its target groups let it go.
+        desired_status: if r.draining {
+            status::RUNNING.into()
+        } else {
+            r.task.desired_status.clone()
+        },
         last_status: r.task.last_status.clone(),
         network_mode: r.network_mode.clone(),
         containers: r.containers.clone(),

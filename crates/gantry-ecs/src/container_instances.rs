@@ -270,3 +270,33 @@ impl<S: Store> EcsService<S> {
         )
     }
 }
+
+/// The attribute that says where an instance's published host ports are reached, for load balancers'
+/// `instance` targets (default: the loopback, where a host's own containers' published ports are).
+pub const HOST_ADDRESS_ATTRIBUTE: &str = "gantry.host-address";
+
+impl<S: Store> EcsService<S> {
+    /// Where the container instance with this EC2 instance id serves its published ports (a DRAINING one's tasks
+    /// still serve until they are replaced).
+    pub fn instance_address(
+        &self,
+        region: &str,
+        ec2_instance_id: &str,
+    ) -> Option<std::net::IpAddr> {
+        let prefix = format!("/ecs/{region}/instances/");
+        self.repo
+            .list::<ContainerInstance>(&prefix)
+            .into_iter()
+            .map(|ci| ci.value)
+            .find(|ci| {
+                ci.status != "INACTIVE" && ci.ec2_instance_id.as_deref() == Some(ec2_instance_id)
+            })
+            .map(|ci| {
+                ci.attributes
+                    .iter()
+                    .find(|a| a.name == HOST_ADDRESS_ATTRIBUTE)
+                    .and_then(|a| a.value.as_deref()?.parse().ok())
+                    .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
+            })
+    }
+}

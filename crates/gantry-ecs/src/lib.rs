@@ -14,6 +14,7 @@ mod events;
 mod index;
 mod keyed_lock;
 mod keys;
+pub mod load_balancing;
 mod placement;
 mod records;
 mod refs;
@@ -80,6 +81,8 @@ pub struct EcsService<S> {
     quiet_services: std::sync::Mutex<
         std::collections::HashMap<services::controller::QuietKey, services::controller::Quiet>,
     >,
+    /// The load balancers services register their tasks with, once the binary has connected them.
+    load_balancing: std::sync::RwLock<Option<Arc<dyn load_balancing::LoadBalancing>>>,
 }
 
 impl<S: Store> EcsService<S> {
@@ -94,7 +97,23 @@ impl<S: Store> EcsService<S> {
             services_changed: tokio::sync::Notify::new(),
             launch_backoff: Default::default(),
             quiet_services: Default::default(),
+            load_balancing: Default::default(),
         })
+    }
+
+    /// Services with `loadBalancers` register their tasks through `lb` from now on.
+    pub fn set_load_balancing(&self, lb: Arc<dyn load_balancing::LoadBalancing>) {
+        *self
+            .load_balancing
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(lb);
+    }
+
+    pub(crate) fn load_balancing(&self) -> Option<Arc<dyn load_balancing::LoadBalancing>> {
+        self.load_balancing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The regions that have services: the configured one and every one a service was created in.

@@ -19,6 +19,9 @@ pub struct TaskRecord {
     pub reserved_memory: i64,
     /// RunTask's idempotency token: a retried call returns the tasks of the first.
     pub client_token: Option<String>,
+    /// Asked to stop and deregistered from its service's target groups: its containers keep running (the agent is
+    /// told RUNNING) until the target groups have drained it.
+    pub draining: bool,
 }
 
 impl TaskRecord {

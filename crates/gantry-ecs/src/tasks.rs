@@ -397,6 +397,7 @@ impl<S: Store> EcsService<S> {
             reserved_cpu: d.cpu,
             reserved_memory: d.memory,
             client_token: launch.client_token.clone(),
+            draining: false,
         }
     }
 
@@ -679,6 +680,11 @@ impl<S: Store> EcsService<S> {
                 stop_code::USER_INITIATED,
                 input.reason.as_deref().unwrap_or("Task stopped by user"),
             );
+            // A service task a load balancer sends to is drained first, as ECS does.
+            if self.sent_traffic(&scope.region, &cluster, &record) {
+                crate::services::start_draining(&mut record);
+                self.wake_services();
+            }
             let key = keys::task(&scope.region, &cluster, record.task.id());
             if self
                 .repo

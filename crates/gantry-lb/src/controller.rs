@@ -12,7 +12,7 @@ use gantry_store::{Store, Txn};
 
 use crate::api::{actions_target_groups, listener_rules_of};
 use crate::attributes;
-use crate::dataplane::{ListenerRoutes, Routes, TargetGroupRoutes, TargetInService};
+use crate::dataplane::{ListenerRoutes, Routes, Stickiness, TargetGroupRoutes, TargetInService};
 use crate::health::{probe, State, TargetKey};
 use crate::keys;
 use crate::model::{ListenerRecord, LoadBalancerRecord, TargetGroupRecord, TargetRecord};
@@ -122,10 +122,12 @@ impl<S: Store> LbService<S> {
             let Some(addr) = address_of.get(l.listener.load_balancer_arn.as_str()) else {
                 continue;
             };
-            if !self
-                .data_plane
-                .is_bound(&l.listener.listener_arn, addr, l.listener.port)
-            {
+            if !self.data_plane.is_bound(
+                &l.listener.listener_arn,
+                addr,
+                l.listener.port,
+                &l.listener.protocol,
+            ) {
                 if let Err(e) = self.data_plane.open(addr, l).await {
                     tracing::warn!(listener = %l.listener.listener_arn, error = %e, "listener cannot serve");
                 }
@@ -277,13 +279,16 @@ impl<S: Store> LbService<S> {
                 })
                 .collect();
             let idle = attributes::number(&lb.attributes, "idle_timeout.timeout_seconds", 60);
-            routes.by_host.insert(
-                (
-                    lb.load_balancer.dns_name.to_ascii_lowercase(),
-                    l.listener.port,
-                ),
-                l.listener.listener_arn.clone(),
-            );
+            // The front sockets speak HTTP only: a TCP listener is reached at its load balancer's own address.
+            if l.listener.protocol == "HTTP" {
+                routes.by_host.insert(
+                    (
+                        lb.load_balancer.dns_name.to_ascii_lowercase(),
+                        l.listener.port,
+                    ),
+                    l.listener.listener_arn.clone(),
+                );
+            }
             routes.listeners.insert(
                 l.listener.listener_arn.clone(),
                 ListenerRoutes {
@@ -335,6 +340,7 @@ impl<S: Store> LbService<S> {
                     g.target_group_arn.clone(),
                     targets,
                     algorithm,
+                    stickiness_of(tg),
                 )),
             );
         }
@@ -348,3 +354,21 @@ impl<S: Store> LbService<S> {
 }
 
 pub(crate) type SharedRuntime = Mutex<Runtime>;
+
+/// A target group's stickiness from its attributes: `lb_cookie` for HTTP groups, `source_ip` for TCP ones
+/// (`app_cookie` is accepted by the API but not acted on).
+fn stickiness_of(tg: &TargetGroupRecord) -> Stickiness {
+    let a = &tg.attributes;
+    if !attributes::flag(a, "stickiness.enabled") {
+        return Stickiness::None;
+    }
+    match a.get("stickiness.type").map(String::as_str) {
+        Some("lb_cookie") => Stickiness::LbCookie(Duration::from_secs(attributes::number(
+            a,
+            "stickiness.lb_cookie.duration_seconds",
+            86400,
+        ))),
+        Some("source_ip") => Stickiness::SourceIp,
+        _ => Stickiness::None,
+    }
+}

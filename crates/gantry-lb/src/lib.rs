@@ -12,8 +12,10 @@ mod errors;
 pub mod health;
 mod keys;
 pub mod model;
+mod registrations;
 pub mod rules;
 mod service;
 
 pub use errors::LbError;
+pub use registrations::TargetGroupFacts;
 pub use service::{InstanceResolver, LbConfig, LbService};

@@ -24,9 +24,19 @@ pub struct LoadBalancerState {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub struct LoadBalancerAddress {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct AvailabilityZone {
     pub zone_name: String,
     pub subnet_id: String,
+    /// The address the load balancer is reached at in the zone; filled when answering, from the record's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_addresses: Option<Vec<LoadBalancerAddress>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 mod agent_http;
 mod config;
 mod embedded;
+mod lb_bridge;
 mod server;
 
 use clap::{Parser, Subcommand};

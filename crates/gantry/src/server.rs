@@ -195,6 +195,8 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
             ..Default::default()
         },
     );
+    lb.set_instance_resolver(Arc::new(crate::lb_bridge::InstanceAddresses(ecs.clone())));
+    ecs.set_load_balancing(Arc::new(crate::lb_bridge::EcsTargets(lb.clone())));
     lb.clone().spawn_controller();
     let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone(), ecr.clone()];
     let edge = Edge::new(

@@ -44,8 +44,8 @@ struct CreateServiceInput {
     enable_ecs_managed_tags: bool,
     propagate_tags: Option<String>,
     enable_execute_command: bool,
+    load_balancers: Vec<gantry_model::ecs::LoadBalancer>,
     // Accepted when empty: Terraform and the SDKs send empty lists.
-    load_balancers: Vec<Value>,
     service_registries: Vec<Value>,
     capacity_provider_strategy: Vec<Value>,
     #[serde(flatten)]
@@ -68,7 +68,7 @@ struct UpdateServiceInput {
     #[serde(rename = "enableECSManagedTags", alias = "enableEcsManagedTags")]
     enable_ecs_managed_tags: Option<bool>,
     propagate_tags: Option<String>,
-    load_balancers: Option<Vec<Value>>,
+    load_balancers: Option<Vec<gantry_model::ecs::LoadBalancer>>,
     service_registries: Option<Vec<Value>>,
     capacity_provider_strategy: Option<Vec<Value>>,
     #[serde(flatten)]
@@ -210,7 +210,6 @@ impl<S: Store> EcsService<S> {
     pub(crate) async fn create_service(&self, scope: &Scope, body: &[u8]) -> Result<Value> {
         let input: CreateServiceInput = parse_input(body)?;
         reject_unsupported("", &input.unsupported)?;
-        reject_non_empty("loadBalancers", &input.load_balancers)?;
         reject_non_empty("serviceRegistries", &input.service_registries)?;
         reject_non_empty(
             "capacityProviderStrategy",
@@ -277,6 +276,12 @@ impl<S: Store> EcsService<S> {
                 td.task_definition_arn
             )));
         }
+        super::load_balancers::validate(
+            self.load_balancing().as_deref(),
+            &scope.region,
+            &input.load_balancers,
+            td,
+        )?;
         let now = time::now();
         let key = keys::service(&scope.region, &cluster, &name);
         let existing = self.repo.get::<ServiceRecord>(&key);
@@ -314,6 +319,7 @@ impl<S: Store> EcsService<S> {
             created_at: Some(now),
             placement_constraints: input.placement_constraints,
             placement_strategy: input.placement_strategy,
+            load_balancers: input.load_balancers,
             health_check_grace_period_seconds: input.health_check_grace_period_seconds,
             scheduling_strategy: Some(scheduling.into()),
             deployment_controller: Some(DeploymentController {
@@ -352,7 +358,6 @@ impl<S: Store> EcsService<S> {
         let input: UpdateServiceInput = parse_input(body)?;
         reject_unsupported("", &input.unsupported)?;
         for (name, list) in [
-            ("loadBalancers", &input.load_balancers),
             ("serviceRegistries", &input.service_registries),
             (
                 "capacityProviderStrategy",
@@ -378,7 +383,7 @@ impl<S: Store> EcsService<S> {
                         d.task_definition.task_definition_arn
                     )));
                 }
-                Some(d.task_definition.task_definition_arn)
+                Some(d.task_definition)
             }
             None => None,
         };
@@ -434,10 +439,37 @@ impl<S: Store> EcsService<S> {
                 record.service.propagate_tags = Some(p.clone());
             }
             if let Some(td) = &new_definition {
-                if record.service.task_definition.as_deref() != Some(td.as_str()) {
+                let arn = &td.task_definition_arn;
+                if record.service.task_definition.as_deref() != Some(arn.as_str()) {
                     new_deployment = true;
                 }
-                record.service.task_definition = Some(td.clone());
+                record.service.task_definition = Some(arn.clone());
+            }
+            // The load balancers are checked against the task definition the service will run.
+            if input.load_balancers.is_some() || new_definition.is_some() {
+                let td = match &new_definition {
+                    Some(td) => td.clone(),
+                    None => {
+                        let arn = record.service.task_definition.clone().unwrap_or_default();
+                        self.resolve_task_definition(scope, &arn)?
+                            .value
+                            .task_definition
+                    }
+                };
+                let list = input
+                    .load_balancers
+                    .clone()
+                    .unwrap_or_else(|| record.service.load_balancers.clone());
+                super::load_balancers::validate(
+                    self.load_balancing().as_deref(),
+                    &scope.region,
+                    &list,
+                    &td,
+                )?;
+                if list != record.service.load_balancers {
+                    record.service.load_balancers = list;
+                    new_deployment = true;
+                }
             }
             if new_deployment {
                 start_deployment(&mut record, time::now(), None);

@@ -15,6 +15,7 @@ use gantry_store::{Store, Txn};
 use super::api::start_deployment;
 use super::record::{service_deployment_status, DeploymentRecord, ServiceRecord, MAX_EVENTS};
 use super::rollout::{self, RolloutInput, ServiceTask, TaskState};
+use super::targets;
 use crate::error::Result;
 use crate::events::{self, Origin, ServiceChange};
 use crate::index::TaskSummary;
@@ -73,6 +74,9 @@ fn task_state(t: &TaskSummary, now: f64) -> TaskState {
     }
 }
 
+/// The start of the stop reason of a task whose load balancer health checks failed, as ECS writes it.
+const ELB_UNHEALTHY_REASON: &str = "Task failed ELB health checks in";
+
 /// Whether a task stopped with this code and reason failed (the circuit breaker counts these), rather than being
 /// stopped by the scheduler or a user.
 pub(crate) fn is_failure(stop_code: Option<&str>, stopped_reason: Option<&str>) -> bool {
@@ -80,6 +84,7 @@ pub(crate) fn is_failure(stop_code: Option<&str>, stopped_reason: Option<&str>) 
         stop_code,
         Some(stop_code::TASK_FAILED_TO_START) | Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
     ) || stopped_reason == Some(UNHEALTHY_REASON)
+        || stopped_reason.is_some_and(|r| r.starts_with(ELB_UNHEALTHY_REASON))
 }
 
 impl<S: Store> EcsService<S> {
@@ -244,6 +249,40 @@ impl<S: Store> EcsService<S> {
             live.push(task);
         }
 
+        // Load balancers: target health gates the rollout; unhealthy targets after the grace period stop the task.
+        let recent = now - 120.0;
+        let lb_tasks: Vec<(&String, &TaskSummary)> = all_tasks
+            .iter()
+            .filter(|(_, t)| ours(t) && (t.holds || t.stopped_at.is_some_and(|at| at >= recent)))
+            .map(|(id, t)| (id, &**t))
+            .collect();
+        let mut lb_view = self.lb_view(region, cluster, &record, &lb_tasks);
+        let mut elb_unhealthy: HashMap<String, String> = HashMap::new();
+        if let Some(view) = &lb_view {
+            targets::gate_all(&mut live, view);
+            for t in &live {
+                let (Some(targets), Some(summary)) = (
+                    view.tasks.get(&t.id),
+                    all_tasks.iter().find(|(i, _)| *i == t.id),
+                ) else {
+                    continue;
+                };
+                let started = summary.1.started_at.unwrap_or(now);
+                let groups = targets::unhealthy_groups(targets);
+                if t.state == TaskState::Unhealthy && !groups.is_empty() && now - started >= grace {
+                    let named: Vec<String> = groups
+                        .iter()
+                        .map(|g| format!("(target-group {g})"))
+                        .collect();
+                    elb_unhealthy.insert(
+                        t.id.clone(),
+                        format!("{ELB_UNHEALTHY_REASON} {}", named.join(" ")),
+                    );
+                }
+            }
+            live.retain(|t| !elb_unhealthy.contains_key(&t.id));
+        }
+
         let daemon = record.service.scheduling_strategy.as_deref() == Some("DAEMON");
         let (min, max) = record
             .service
@@ -281,7 +320,9 @@ impl<S: Store> EcsService<S> {
         }
         // What could change with time alone: tasks to start (resources freed elsewhere, a back-off running
         // out) and running tasks not yet healthy (a task without health checks becomes healthy after a while).
+        // Target health changes without a store write: a service behind a load balancer is never left quiet.
         let waits_on_time = plan.start > 0
+            || lb_view.is_some()
             || live
                 .iter()
                 .any(|t| matches!(t.state, TaskState::Settling | TaskState::Unhealthy));
@@ -291,12 +332,14 @@ impl<S: Store> EcsService<S> {
             all_tasks.iter().map(|(i, t)| (i.as_str(), &**t)).collect();
         let mut txn = Txn::new();
         let mut stopped_ids = Vec::new();
+        let mut draining_started = 0;
         let to_stop = plan
             .stop
             .iter()
             .map(String::as_str)
             .chain(lost.iter().copied())
-            .chain(unhealthy.iter().copied());
+            .chain(unhealthy.iter().copied())
+            .chain(elb_unhealthy.keys().map(String::as_str));
         for id in to_stop {
             let Some(current) = self
                 .repo
@@ -309,6 +352,8 @@ impl<S: Store> EcsService<S> {
                 "Task stopped because its container instance lost its connection.".to_string()
             } else if unhealthy.contains(id) {
                 UNHEALTHY_REASON.to_string()
+            } else if let Some(reason) = elb_unhealthy.get(id) {
+                reason.clone()
             } else {
                 format!("Scaling activity initiated by (deployment {})", primary_id)
             };
@@ -318,6 +363,15 @@ impl<S: Store> EcsService<S> {
                 stop_code::SERVICE_SCHEDULER_INITIATED,
                 &reason,
             );
+            // A task its target groups still send to is drained first; a lost one has nobody to drain.
+            let in_service = lb_view
+                .as_ref()
+                .and_then(|v| v.tasks.get(id))
+                .is_some_and(|t| t.in_service());
+            if in_service && !lost.contains(id) {
+                targets::start_draining(&mut stopped);
+                draining_started += 1;
+            }
             txn = txn
                 .compare(current.unchanged())
                 .put(current.kv.key.clone(), encode(&stopped));
@@ -351,8 +405,31 @@ impl<S: Store> EcsService<S> {
             }
         }
 
+        // Targets: the tasks just asked to stop are deregistered at once, running ones registered.
+        let mut target_events = Vec::new();
+        if let Some(view) = lb_view.as_mut() {
+            for id in &stopped_ids {
+                if let Some(t) = view.tasks.get_mut(id) {
+                    t.stopping = true;
+                    t.draining = t.draining || !lost.contains(id.as_str());
+                }
+            }
+            target_events = self.sync_targets(region, cluster, name, view).await?;
+        }
+
         // The service's new state: events, rollout states, deployments that are done.
         let before = record.clone();
+        if draining_started > 0 {
+            record.add_event(
+                format!(
+                    "(service {name}) has begun draining connections on {draining_started} tasks."
+                ),
+                now,
+            );
+        }
+        for e in target_events {
+            record.add_event(e, now);
+        }
         // ECS shows a DAEMON service's desiredCount as the number of instances it runs on.
         if daemon {
             record.service.desired_count = desired as i64;

@@ -5,8 +5,11 @@ pub(crate) mod api;
 pub(crate) mod backoff;
 pub(crate) mod controller;
 mod launch;
+mod load_balancers;
 pub(crate) mod record;
 pub(crate) mod rollout;
+mod targets;
 mod validate;
 
 pub(crate) use controller::is_failure;
+pub(crate) use targets::start_draining;

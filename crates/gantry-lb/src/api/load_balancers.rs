@@ -13,7 +13,9 @@ use super::validate;
 use crate::attributes;
 use crate::errors::{LbError, Result};
 use crate::keys;
-use crate::model::{AvailabilityZone, LoadBalancer, LoadBalancerRecord, LoadBalancerState, Tag};
+use crate::model::{
+    AvailabilityZone, LoadBalancer, LoadBalancerAddress, LoadBalancerRecord, LoadBalancerState, Tag,
+};
 use crate::service::{answer, encode, LbService};
 
 /// The VPC a load balancer is in until Gantry has VPCs of its own.
@@ -69,6 +71,7 @@ fn zones(region: &str, subnets: &[String]) -> Vec<AvailabilityZone> {
             .map(|(i, l)| AvailabilityZone {
                 zone_name: format!("{region}{l}"),
                 subnet_id: format!("subnet-0000000000000000{}", i + 1),
+                load_balancer_addresses: None,
             })
             .collect();
     }
@@ -78,8 +81,22 @@ fn zones(region: &str, subnets: &[String]) -> Vec<AvailabilityZone> {
         .map(|(i, s)| AvailabilityZone {
             zone_name: format!("{region}{}", &letters[i % 6..i % 6 + 1]),
             subnet_id: s.clone(),
+            load_balancer_addresses: None,
         })
         .collect()
+}
+
+/// The load balancer as answered: every zone lists the address its listeners bind, which is where a network load
+/// balancer is reached (its TCP listeners are not behind the DNS names' shared HTTP sockets).
+fn shown(record: &LoadBalancerRecord) -> LoadBalancer {
+    let mut lb = record.load_balancer.clone();
+    let addresses = vec![LoadBalancerAddress {
+        ip_address: Some(record.address.clone()),
+    }];
+    for z in &mut lb.availability_zones {
+        z.load_balancer_addresses = Some(addresses.clone());
+    }
+    lb
 }
 
 impl<S: Store> LbService<S> {
@@ -165,7 +182,7 @@ pub async fn create<S: Store>(
         // Creating it again with the same settings returns it, as ELBv2 does.
         let same = existing.load_balancer.kind == kind && existing.load_balancer.scheme == scheme;
         if same {
-            return Ok(json!({"LoadBalancers": [answer(&existing.load_balancer)]}));
+            return Ok(json!({"LoadBalancers": [answer(&shown(&existing))]}));
         }
         return Err(LbError::DuplicateLoadBalancerName(input.name));
     }
@@ -206,14 +223,14 @@ pub async fn create<S: Store>(
         ip_address_type: ip_type,
     };
     let record = LoadBalancerRecord {
-        load_balancer: lb.clone(),
+        load_balancer: lb,
         attributes: attributes::load_balancer_defaults(&kind),
         tags,
         address,
     };
     svc.commit(Txn::new().put(key, encode(&record))).await?;
     // AWS answers `provisioning` and becomes active later; Gantry is active at once (listeners bind when created).
-    let mut created = lb;
+    let mut created = shown(&record);
     created.state.code = "provisioning".into();
     Ok(json!({"LoadBalancers": [answer(&created)]}))
 }
@@ -259,7 +276,7 @@ pub fn describe<S: Store>(
         all
     };
     let p = page(chosen, input.marker.as_deref(), input.page_size)?;
-    let lbs: Vec<Value> = p.items.iter().map(|r| answer(&r.load_balancer)).collect();
+    let lbs: Vec<Value> = p.items.iter().map(|r| answer(&shown(r))).collect();
     Ok(json!({"LoadBalancers": lbs, "NextMarker": p.next_marker}))
 }
 
@@ -403,7 +420,7 @@ pub async fn set_subnets<S: Store>(
     lb.load_balancer.availability_zones = zones(&scope.region, &subnets);
     put(svc, scope, &lb).await?;
     Ok(
-        json!({"AvailabilityZones": answer(&lb.load_balancer.availability_zones), "IpAddressType": lb.load_balancer.ip_address_type}),
+        json!({"AvailabilityZones": answer(&shown(&lb).availability_zones), "IpAddressType": lb.load_balancer.ip_address_type}),
     )
 }
 

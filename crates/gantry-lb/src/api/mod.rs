@@ -14,7 +14,7 @@ mod conditions;
 mod page;
 mod validate;
 
-pub(crate) use actions::redirect_of;
+pub(crate) use actions::{redirect_of, target_group_users};
 
 use crate::model::{Action, ListenerRecord, RuleCondition, RuleRecord};
 use crate::rules::Condition;

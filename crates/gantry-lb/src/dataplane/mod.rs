@@ -1,9 +1,15 @@
-//! The data plane: a socket per listener on its load balancer's address, and the proxy behind it. What a request
-//! meets (rules, actions, the targets in service) is a [`Routes`] snapshot the service rebuilds whenever the
-//! resources or a target's health change; the proxy reads it without locks held across I/O.
+//! The data plane: a socket per listener on its load balancer's address, and the proxy behind it (HTTP for HTTP
+//! listeners, TCP for TCP ones). What a request or connection meets (rules, actions, the targets in service) is a
+//! [`Routes`] snapshot the service rebuilds whenever the resources or a target's health change; the proxies read it
+//! without locks held across I/O.
 
 mod proxy;
 mod routes;
+mod seal;
+mod splice;
+mod sticky;
+mod tcp;
+mod upgrade;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -11,7 +17,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-pub use routes::{ListenerRoutes, Routes, TargetGroupRoutes, TargetInService};
+pub use routes::{
+    InFlight, ListenerRoutes, Routes, Stickiness, TargetGroupRoutes, TargetInService,
+};
 
 use crate::errors::{LbError, Result};
 use crate::model::ListenerRecord;
@@ -19,6 +27,7 @@ use crate::model::ListenerRecord;
 struct Bound {
     address: String,
     port: u16,
+    protocol: String,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -42,6 +51,8 @@ pub struct DataPlane {
     /// Rung when the routes should be rebuilt.
     pub(crate) changed: Notify,
     client: proxy::Upstream,
+    /// Seals and opens the stickiness cookies.
+    sealer: seal::Sealer,
 }
 
 impl Default for DataPlane {
@@ -53,6 +64,7 @@ impl Default for DataPlane {
             routes: RwLock::new(Arc::new(Routes::default())),
             changed: Notify::new(),
             client: proxy::upstream(),
+            sealer: seal::Sealer::default(),
         }
     }
 }
@@ -78,31 +90,47 @@ impl DataPlane {
         self.changed.notify_one();
     }
 
-    /// Binds the listener's port on `address` and serves it. Binding again what is bound is a no-op.
+    /// Binds the listener's port on `address` and serves it with the proxy of its protocol. Binding again what
+    /// is bound is a no-op.
     pub async fn open(self: &Arc<Self>, address: &str, record: &ListenerRecord) -> Result<()> {
         let arn = record.listener.listener_arn.clone();
         let port = record.listener.port;
-        if self
-            .bound()
-            .get(&arn)
-            .is_some_and(|b| b.address == address && b.port == port)
-        {
+        let protocol = record.listener.protocol.as_str();
+        if self.is_bound(&arn, address, port, protocol) {
             return Ok(());
+        }
+        // Another protocol on the same port: the old socket must be gone (its task ended, not just aborted)
+        // before the port can be bound again.
+        let same_port = {
+            let mut bound = self.bound();
+            match bound.get(&arn) {
+                Some(b) if b.address == address && b.port == port => bound.remove(&arn),
+                _ => None,
+            }
+        };
+        if let Some(old) = same_port {
+            old.task.abort();
+            let _ = old.task.await;
         }
         let socket = TcpListener::bind((address, port)).await.map_err(|e| {
             LbError::PortUnavailable(format!("Port {port} cannot be opened on {address}: {e}"))
         })?;
-        tracing::info!(listener = %arn, %address, port, "listener serving");
-        let task = tokio::spawn(proxy::serve(
-            self.clone(),
-            Socket::Listener(arn.clone().into()),
-            socket,
-        ));
+        tracing::info!(listener = %arn, %address, port, protocol, "listener serving");
+        let task = if protocol == "TCP" {
+            tokio::spawn(tcp::serve(self.clone(), arn.clone().into(), socket))
+        } else {
+            tokio::spawn(proxy::serve(
+                self.clone(),
+                Socket::Listener(arn.clone().into()),
+                socket,
+            ))
+        };
         if let Some(old) = self.bound().insert(
             arn,
             Bound {
                 address: address.to_string(),
                 port,
+                protocol: protocol.to_string(),
                 task,
             },
         ) {
@@ -176,9 +204,15 @@ impl DataPlane {
         }
     }
 
-    pub(crate) fn is_bound(&self, listener_arn: &str, address: &str, port: u16) -> bool {
+    pub(crate) fn is_bound(
+        &self,
+        listener_arn: &str,
+        address: &str,
+        port: u16,
+        protocol: &str,
+    ) -> bool {
         self.bound()
             .get(listener_arn)
-            .is_some_and(|b| b.address == address && b.port == port)
+            .is_some_and(|b| b.address == address && b.port == port && b.protocol == protocol)
     }
 }

@@ -1,28 +1,28 @@
 //! The HTTP proxy of one listener: keep-alive connections from clients, rules evaluated per request, requests and
-//! answers streamed to and from a pooled upstream connection, and ALB's own answers when it cannot forward.
+//! answers streamed to and from a pooled upstream connection (upgrades on one of their own), and ALB's own answers
+//! when it cannot forward.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue, HOST, LOCATION};
+use hyper::header::{HeaderName, HeaderValue, HOST, LOCATION, SET_COOKIE, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use super::{DataPlane, ListenerRoutes, Routes, Socket};
+use super::{sticky, upgrade, DataPlane, ListenerRoutes, Routes, Socket};
 use crate::model::Action;
 use crate::rules::{self, RequestFacts};
 
-pub type Upstream = Client<HttpConnector, Incoming>;
-type Body = BoxBody<Bytes, hyper::Error>;
+pub type Upstream = Client<HttpConnector, Body>;
+pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 
 pub fn upstream() -> Upstream {
     let mut connector = HttpConnector::new();
@@ -240,31 +240,19 @@ async fn forward(
     peer: SocketAddr,
     mut req: Request<Incoming>,
 ) -> Response<Body> {
-    // The target group: weighted among those of the forward config.
-    let groups: Vec<(String, u32)> = match action
-        .forward_config
-        .as_ref()
-        .and_then(|f| f.target_groups.clone())
-    {
-        Some(list) if !list.is_empty() => list
-            .into_iter()
-            .filter_map(|t| Some((t.target_group_arn?, t.weight.unwrap_or(1))))
-            .collect(),
-        _ => action
-            .target_group_arn
-            .iter()
-            .map(|a| (a.clone(), 1))
-            .collect(),
+    let ask = sticky::Ask {
+        headers: req.headers(),
+        https: listener.protocol == "HTTPS",
+        now: epoch_seconds(),
     };
-    let weights: Vec<u32> = groups.iter().map(|(_, w)| *w).collect();
-    let Some(i) = rules::pick_weighted_rng(&weights, &mut rand::thread_rng()) else {
+    let Some(choice) = sticky::choose(&plane.sealer, routes, action, &ask) else {
         return elb_answer(StatusCode::SERVICE_UNAVAILABLE);
     };
-    let Some(group) = routes.target_groups.get(&groups[i].0) else {
-        return elb_answer(StatusCode::SERVICE_UNAVAILABLE);
-    };
-    let Some(target) = group.pick() else {
-        return elb_answer(StatusCode::SERVICE_UNAVAILABLE);
+    let target = choice.target;
+    let upgrade = if upgrade::is_upgrade(req.headers()) {
+        req.headers().get(UPGRADE).cloned()
+    } else {
+        None
     };
 
     let path = req
@@ -273,20 +261,21 @@ async fn forward(
         .map(|p| p.as_str())
         .unwrap_or("/")
         .to_string();
-    let Ok(uri) = format!("http://{}{path}", target.addr).parse() else {
+    // The pooled client wants an absolute URI; an upgrade's own connection sends the origin form as it is.
+    let uri = if upgrade.is_some() {
+        path.parse()
+    } else {
+        format!("http://{}{path}", target.addr).parse()
+    };
+    let Ok(uri) = uri else {
         return elb_answer(StatusCode::BAD_REQUEST);
     };
     *req.uri_mut() = uri;
     *req.version_mut() = hyper::Version::HTTP_11;
     let h = req.headers_mut();
-    let named: Vec<String> = h
-        .get_all("connection")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
-        .collect();
-    for name in HOP_BY_HOP.iter().map(|s| s.to_string()).chain(named) {
-        h.remove(name.as_str());
+    remove_hop_by_hop(h);
+    if let Some(u) = upgrade.clone() {
+        upgrade::keep_upgrade_headers(h, u);
     }
     let client_ip = peer.ip().to_string();
     let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
@@ -309,22 +298,115 @@ async fn forward(
         set(h, "x-amzn-trace-id", trace_id());
     }
 
-    let in_flight = target.in_flight.clone();
-    in_flight.fetch_add(1, Ordering::Relaxed);
-    let answer = tokio::time::timeout(listener.idle_timeout, plane.client.request(req)).await;
-    in_flight.fetch_sub(1, Ordering::Relaxed);
-    match answer {
-        Ok(Ok(resp)) => {
-            let (mut parts, body) = resp.into_parts();
-            for name in HOP_BY_HOP {
-                parts.headers.remove(*name);
+    let addr = target.addr;
+    let counted = target.begin();
+    let mut resp = if upgrade.is_some() {
+        match upgrade::forward(addr, req, listener.idle_timeout, counted).await {
+            Ok(resp) => {
+                let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+                let (mut parts, body) = resp.into_parts();
+                for name in HOP_BY_HOP {
+                    // A 101 keeps the headers that say what the connection switched to.
+                    if !(switched && matches!(*name, "upgrade" | "connection")) {
+                        parts.headers.remove(*name);
+                    }
+                }
+                Response::from_parts(parts, body.boxed())
             }
-            Response::from_parts(parts, body.boxed())
+            Err(upgrade::Failed::Target) => return elb_answer(StatusCode::BAD_GATEWAY),
+            Err(upgrade::Failed::Timeout) => return elb_answer(StatusCode::GATEWAY_TIMEOUT),
         }
-        Ok(Err(e)) => {
-            tracing::debug!(target = %target.addr, error = %e, "target failed");
-            elb_answer(StatusCode::BAD_GATEWAY)
+    } else {
+        // A request without a body can go to another target when its connection was refused, or, for an
+        // idempotent method, failed before any answer came (as nginx's proxy_next_upstream does): a task that has
+        // just died costs no request. (Docker's port proxy accepts for a dead container, then closes or resets.)
+        let idempotent = matches!(
+            *req.method(),
+            hyper::Method::GET | hyper::Method::HEAD | hyper::Method::OPTIONS
+        );
+        let again = bodyless(req.headers()).then(|| (req.method().clone(), req.headers().clone()));
+        let mut counted = counted;
+        let mut tried = vec![addr];
+        let mut result = tokio::time::timeout(
+            listener.idle_timeout,
+            plane.client.request(req.map(|b| b.boxed())),
+        )
+        .await;
+        while let (Ok(Err(e)), Some((method, headers))) = (&result, &again) {
+            if !(e.is_connect() || idempotent) {
+                break;
+            }
+            let Some(next) = choice
+                .group
+                .targets
+                .iter()
+                .find(|t| !tried.contains(&t.addr))
+            else {
+                break;
+            };
+            let Ok(uri) = format!("http://{}{path}", next.addr).parse::<hyper::Uri>() else {
+                break;
+            };
+            tracing::debug!(refused = %tried[tried.len() - 1], error = %e, "target failed before answering; trying another");
+            tried.push(next.addr);
+            counted = next.begin();
+            let mut retry = Request::new(Empty::new().map_err(|never| match never {}).boxed());
+            *retry.method_mut() = method.clone();
+            *retry.uri_mut() = uri;
+            *retry.headers_mut() = headers.clone();
+            result = tokio::time::timeout(listener.idle_timeout, plane.client.request(retry)).await;
         }
-        Err(_) => elb_answer(StatusCode::GATEWAY_TIMEOUT),
+        match result {
+            Ok(Ok(resp)) => {
+                let (mut parts, body) = resp.into_parts();
+                for name in HOP_BY_HOP {
+                    parts.headers.remove(*name);
+                }
+                // The request stays counted until its answer's body is sent (or the client goes away).
+                let body = body.map_frame(move |frame| {
+                    let _counted = &counted;
+                    frame
+                });
+                Response::from_parts(parts, body.boxed())
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(target = %tried[tried.len() - 1], group = %choice.group.arn, error = %e, "target failed");
+                return elb_answer(StatusCode::BAD_GATEWAY);
+            }
+            Err(_) => return elb_answer(StatusCode::GATEWAY_TIMEOUT),
+        }
+    };
+    for cookie in &choice.cookies {
+        if let Ok(v) = HeaderValue::from_str(cookie) {
+            resp.headers_mut().append(SET_COOKIE, v);
+        }
     }
+    resp
+}
+
+/// Whether a request carries no body (so it can be sent again as it is).
+fn bodyless(h: &hyper::HeaderMap) -> bool {
+    !h.contains_key(hyper::header::TRANSFER_ENCODING)
+        && h.get(hyper::header::CONTENT_LENGTH)
+            .is_none_or(|v| v == "0")
+}
+
+/// Removes the hop-by-hop headers and those `Connection` names.
+fn remove_hop_by_hop(h: &mut hyper::HeaderMap) {
+    let named: Vec<String> = h
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    for name in HOP_BY_HOP.iter().map(|s| s.to_string()).chain(named) {
+        h.remove(name.as_str());
+    }
+}
+
+fn epoch_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -1,9 +1,10 @@
 //! The routing snapshot: per listener its rules in priority order, per target group the targets that get traffic.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::model::Action;
 use crate::rules::Condition;
@@ -27,8 +28,35 @@ pub struct ListenerRoutes {
 
 pub struct TargetInService {
     pub addr: SocketAddr,
-    /// Requests in flight to it (least outstanding requests, draining).
+    /// Requests and connections in flight to it (least outstanding requests, draining).
     pub in_flight: Arc<AtomicUsize>,
+}
+
+impl TargetInService {
+    /// Counts one request or connection to the target until the guard is dropped, however its task ends.
+    pub fn begin(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.in_flight.clone())
+    }
+}
+
+/// One request or connection counted in its target's `in_flight`.
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How a target group keeps a client on one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stickiness {
+    None,
+    /// ALB's duration-based `AWSALB` cookie, valid this long.
+    LbCookie(Duration),
+    /// NLB's: the same client address goes to the same target.
+    SourceIp,
 }
 
 pub struct TargetGroupRoutes {
@@ -37,17 +65,43 @@ pub struct TargetGroupRoutes {
     /// none is healthy (ALB's fail-open).
     pub targets: Vec<TargetInService>,
     pub algorithm: String,
+    pub stickiness: Stickiness,
     next: AtomicUsize,
 }
 
 impl TargetGroupRoutes {
-    pub fn new(arn: String, targets: Vec<TargetInService>, algorithm: String) -> TargetGroupRoutes {
+    pub fn new(
+        arn: String,
+        targets: Vec<TargetInService>,
+        algorithm: String,
+        stickiness: Stickiness,
+    ) -> TargetGroupRoutes {
         TargetGroupRoutes {
             arn,
             targets,
             algorithm,
+            stickiness,
             next: AtomicUsize::new(0),
         }
+    }
+
+    /// The target in service at `addr`, if it still is.
+    pub fn find(&self, addr: SocketAddr) -> Option<&TargetInService> {
+        self.targets.iter().find(|t| t.addr == addr)
+    }
+
+    /// The target for a new connection from `client`: by source IP when the group is sticky that way, else by
+    /// the group's algorithm.
+    pub fn pick_for(&self, client: IpAddr) -> Option<&TargetInService> {
+        if self.stickiness != Stickiness::SourceIp || self.targets.is_empty() {
+            return self.pick();
+        }
+        // A fixed hash (not the std's seeded one) so that a client keeps its target across routing rebuilds.
+        let h = match client {
+            IpAddr::V4(a) => fnv1a(&a.octets()),
+            IpAddr::V6(a) => fnv1a(&a.octets()),
+        };
+        self.targets.get((h % self.targets.len() as u64) as usize)
     }
 
     /// The target for the next request, by the group's algorithm.
@@ -70,5 +124,58 @@ impl TargetGroupRoutes {
                 self.targets.get(i)
             }
         }
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(ports: &[u16], stickiness: Stickiness) -> TargetGroupRoutes {
+        let targets = ports
+            .iter()
+            .map(|p| TargetInService {
+                addr: SocketAddr::from(([127, 0, 0, 1], *p)),
+                in_flight: Arc::default(),
+            })
+            .collect();
+        TargetGroupRoutes::new("tg".into(), targets, "round_robin".into(), stickiness)
+    }
+
+    #[test]
+    fn round_robin_and_source_ip() {
+        let g = group(&[1, 2], Stickiness::None);
+        let picks: Vec<u16> = (0..4)
+            .map(|_| g.pick_for("10.0.0.1".parse().unwrap()).unwrap().addr.port())
+            .collect();
+        assert_eq!(picks, [1, 2, 1, 2]);
+        let g = group(&[1, 2, 3], Stickiness::SourceIp);
+        let one = g.pick_for("10.0.0.1".parse().unwrap()).unwrap().addr;
+        assert!((0..10).all(|_| g.pick_for("10.0.0.1".parse().unwrap()).unwrap().addr == one));
+        let spread: std::collections::HashSet<u16> = (0..50u8)
+            .map(|i| g.pick_for(IpAddr::from([10, 0, 0, i])).unwrap().addr.port())
+            .collect();
+        assert_eq!(spread.len(), 3);
+        assert!(group(&[], Stickiness::SourceIp)
+            .pick_for("10.0.0.1".parse().unwrap())
+            .is_none());
+    }
+
+    #[test]
+    fn in_flight_guards_count_until_dropped() {
+        let g = group(&[1], Stickiness::None);
+        let t = g.find(SocketAddr::from(([127, 0, 0, 1], 1))).unwrap();
+        let (a, b) = (t.begin(), t.begin());
+        assert_eq!(t.in_flight.load(Ordering::Relaxed), 2);
+        drop(a);
+        drop(b);
+        assert_eq!(t.in_flight.load(Ordering::Relaxed), 0);
+        assert!(g.find(SocketAddr::from(([127, 0, 0, 1], 2))).is_none());
     }
 }

@@ -82,13 +82,23 @@ pub struct ServiceEvent {
     pub message: String,
 }
 
+/// A target group a service's tasks are registered with (`loadBalancers` of CreateService).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoadBalancer {
+    pub target_group_arn: Option<String>,
+    pub load_balancer_name: Option<String>,
+    pub container_name: Option<String>,
+    pub container_port: Option<i64>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Service {
     pub service_arn: String,
     pub service_name: String,
     pub cluster_arn: String,
-    pub load_balancers: Vec<Value>,
+    pub load_balancers: Vec<LoadBalancer>,
     pub service_registries: Vec<Value>,
     pub status: String,
     pub desired_count: i64,
