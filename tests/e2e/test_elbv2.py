@@ -457,3 +457,43 @@ def test_kill9_of_the_server_keeps_listeners_and_targets(tmp_path, backends):
         assert d["Target"] == {"Id": "127.0.0.1", "Port": pa}
     finally:
         server.stop()
+
+
+def test_metrics_count_requests_answers_and_healthy_hosts(gantry, elb, res, backends):
+    (a, pa) = backends.start()
+    tg = res.target_group()
+    elb.register_targets(TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": "127.0.0.1", "Port": pa}])
+    lb = res.load_balancer()
+    port = free_port()
+    listener = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                                   DefaultActions=forward(tg["TargetGroupArn"]))["Listeners"][0]
+    elb.create_rule(ListenerArn=listener["ListenerArn"], Priority=1, Conditions=[{"Field": "path-pattern", "Values": ["/gone"]}],
+                    Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503"}}])
+    wait_healthy(elb, tg["TargetGroupArn"], 1)
+    url = f"http://{lb['DNSName']}:{port}"
+    for _ in range(20):
+        assert curl(url + "/hostname")[0] == 200
+    for _ in range(3):
+        assert curl(url + "/nothing-here")[0] == 404  # the target's 404
+    assert curl(url + "/gone")[0] == 503  # the load balancer's own answer
+
+    text = requests.get(gantry.url("/metrics"), timeout=10).text
+    lb_dim = lb["LoadBalancerArn"].split(":loadbalancer/")[1]
+    tg_dim = tg["TargetGroupArn"].split(":")[-1]
+
+    def value(metric, label, dim):
+        for line in text.splitlines():
+            if line.startswith(f'{metric}{{{label}="{dim}"}} '):
+                return float(line.split()[-1])
+        raise AssertionError(f"{metric} for {dim} not in /metrics")
+
+    assert value("gantry_elb_load_balancer_request_count_total", "load_balancer", lb_dim) == 24
+    assert value("gantry_elb_load_balancer_httpcode_target_2xx_count_total", "load_balancer", lb_dim) == 20
+    assert value("gantry_elb_load_balancer_httpcode_target_4xx_count_total", "load_balancer", lb_dim) == 3
+    assert value("gantry_elb_load_balancer_httpcode_elb_5xx_count_total", "load_balancer", lb_dim) == 1
+    assert value("gantry_elb_target_group_request_count_total", "target_group", tg_dim) == 23
+    assert value("gantry_elb_target_group_target_response_time_seconds_total", "target_group", tg_dim) > 0
+    assert value("gantry_elb_target_group_healthy_host_count", "target_group", tg_dim) == 1
+    assert value("gantry_elb_target_group_unhealthy_host_count", "target_group", tg_dim) == 0
+    assert 'gantry_api_requests_total{operation="elasticloadbalancing.CreateLoadBalancer",outcome="ok"}' in text
+    assert 'gantry_api_request_duration_seconds_count{operation="elasticloadbalancing.CreateListener"}' in text

@@ -18,6 +18,7 @@ use futures_util::FutureExt;
 use gantry_model::Scope;
 use serde_json::{json, Value};
 
+use crate::metrics::ApiMetrics;
 use crate::query::{self, QueryService};
 use crate::sigv4::{verify, Credentials, SigV4Error};
 use crate::AwsError;
@@ -71,6 +72,7 @@ struct EdgeInner {
     services: HashMap<&'static str, Arc<dyn JsonService>>,
     /// By SigV4 signing name.
     query_services: HashMap<&'static str, Arc<dyn QueryService>>,
+    metrics: Arc<ApiMetrics>,
 }
 
 impl Edge {
@@ -84,6 +86,7 @@ impl Edge {
                 config,
                 services,
                 query_services: HashMap::new(),
+                metrics: Arc::default(),
             }),
         }
     }
@@ -108,6 +111,11 @@ impl Edge {
 
     pub(crate) fn query_service(&self, signing_name: &str) -> Option<&Arc<dyn QueryService>> {
         self.inner.query_services.get(signing_name)
+    }
+
+    /// The API's calls and latency per operation, in the Prometheus text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        self.inner.metrics.render(out);
     }
 }
 
@@ -182,8 +190,23 @@ pub(crate) fn authenticate(
 }
 
 /// Runs a handler's future: a bug in one handler must cost one request, never the server. `what` names the call
-/// in the log.
-pub(crate) async fn call_guarded(call: ServiceFuture<'_>, what: &str) -> Result<Value, AwsError> {
+/// in the log and the metrics.
+pub(crate) async fn call_guarded(
+    edge: &Edge,
+    call: ServiceFuture<'_>,
+    what: &str,
+) -> Result<Value, AwsError> {
+    let started = std::time::Instant::now();
+    let result = run_guarded(call, what).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.code.as_str(),
+    };
+    edge.inner.metrics.record(what, outcome, started.elapsed());
+    result
+}
+
+async fn run_guarded(call: ServiceFuture<'_>, what: &str) -> Result<Value, AwsError> {
     match AssertUnwindSafe(call).catch_unwind().await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
@@ -303,7 +326,7 @@ async fn handle_json(edge: &Edge, parts: Parts, body: Body, id: String) -> Respo
         Err(e) => return fail(e),
     };
     let operation = target.split_once('.').map(|(_, op)| op).unwrap_or("");
-    match call_guarded(service.call(&ctx, operation, &body), &target).await {
+    match call_guarded(edge, service.call(&ctx, operation, &body), &target).await {
         Ok(value) => respond(StatusCode::OK, &content_type, &id, value.to_string()),
         Err(e) => fail(e),
     }

@@ -6,6 +6,7 @@
 mod edge;
 mod error;
 mod json;
+pub mod metrics;
 mod pagination;
 mod query;
 mod sigv4;

@@ -292,6 +292,7 @@ impl<S: Store> LbService<S> {
             routes.listeners.insert(
                 l.listener.listener_arn.clone(),
                 ListenerRoutes {
+                    load_balancer: l.listener.load_balancer_arn.clone(),
                     protocol: l.listener.protocol.clone(),
                     port: l.listener.port,
                     rules,
@@ -345,6 +346,18 @@ impl<S: Store> LbService<S> {
             );
         }
         self.health.retain(|k| keep.contains(k));
+        // Counters of deleted load balancers and target groups go with them.
+        let known: HashSet<&str> = snap
+            .load_balancers
+            .iter()
+            .map(|(_, lb)| lb.load_balancer.load_balancer_arn.as_str())
+            .chain(
+                snap.target_groups
+                    .iter()
+                    .map(|(_, tg)| tg.target_group.target_group_arn.as_str()),
+            )
+            .collect();
+        self.data_plane.metrics.retain(|arn| known.contains(arn));
         self.runtime(|r| {
             r.in_flight.retain(|k, _| keep.contains(k));
             r.next_check.retain(|k, _| keep.contains(k));

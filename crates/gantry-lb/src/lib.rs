@@ -11,6 +11,7 @@ pub mod dataplane;
 mod errors;
 pub mod health;
 mod keys;
+mod metrics;
 pub mod model;
 mod registrations;
 pub mod rules;

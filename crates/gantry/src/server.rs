@@ -233,7 +233,17 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         ecs: ecs.clone(),
         enabled: config.enable_admin,
     };
+    let metrics = {
+        let (edge, lb) = (edge.clone(), lb.clone());
+        move || async move {
+            let mut out = String::new();
+            edge.render_metrics(&mut out);
+            lb.render_metrics(&mut out);
+            ([("content-type", "text/plain; version=0.0.4")], out)
+        }
+    };
     let app = Router::new()
+        .route("/metrics", get(metrics))
         .route("/_gantry/health", get(health))
         .route("/_gantry/reset", post(reset))
         .route("/_gantry/events", get(events))

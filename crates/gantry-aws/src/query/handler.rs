@@ -67,7 +67,7 @@ pub(crate) async fn handle(edge: &Edge, parts: Parts, body: Body, id: String) ->
         Some(a) => a.to_string(),
     };
     let what = format!("{signing_name}.{action}");
-    match call_guarded(service.call(&ctx, &action, &params), &what).await {
+    match call_guarded(edge, service.call(&ctx, &action, &params), &what).await {
         Ok(value) => respond(
             StatusCode::OK,
             CONTENT_TYPE,

@@ -3,6 +3,7 @@
 //! [`Routes`] snapshot the service rebuilds whenever the resources or a target's health change; the proxies read it
 //! without locks held across I/O.
 
+mod metrics;
 mod proxy;
 mod routes;
 mod seal;
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+pub use metrics::dimension;
 pub use routes::{
     InFlight, ListenerRoutes, Routes, Stickiness, TargetGroupRoutes, TargetInService,
 };
@@ -53,6 +55,7 @@ pub struct DataPlane {
     client: proxy::Upstream,
     /// Seals and opens the stickiness cookies.
     sealer: seal::Sealer,
+    pub(crate) metrics: metrics::Metrics,
 }
 
 impl Default for DataPlane {
@@ -64,6 +67,7 @@ impl Default for DataPlane {
             routes: RwLock::new(Arc::new(Routes::default())),
             changed: Notify::new(),
             client: proxy::upstream(),
+            metrics: Default::default(),
             sealer: seal::Sealer::default(),
         }
     }

@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +50,16 @@ pub(crate) async fn serve(plane: Arc<DataPlane>, target: Socket, socket: TcpList
         let plane = plane.clone();
         let target = target.clone();
         tokio::spawn(async move {
+            // ActiveConnectionCount of the load balancer whose own socket this is, while the connection lasts.
+            let open = match &target {
+                Socket::Listener(arn) => plane
+                    .routes()
+                    .listeners
+                    .get(&**arn)
+                    .map(|l| plane.metrics.load_balancer(&l.load_balancer)),
+                Socket::Front(_) => None,
+            };
+            let _open = open.map(ConnectionOpen::new);
             let service = hyper::service::service_fn(move |req| {
                 let plane = plane.clone();
                 let target = target.clone();
@@ -60,6 +71,22 @@ pub(crate) async fn serve(plane: Arc<DataPlane>, target: Socket, socket: TcpList
                 .with_upgrades()
                 .await;
         });
+    }
+}
+
+/// Counts a client connection in its load balancer's ActiveConnectionCount until dropped.
+struct ConnectionOpen(Arc<super::metrics::Counters>);
+
+impl ConnectionOpen {
+    fn new(c: Arc<super::metrics::Counters>) -> ConnectionOpen {
+        c.active_connections.fetch_add(1, Ordering::Relaxed);
+        ConnectionOpen(c)
+    }
+}
+
+impl Drop for ConnectionOpen {
+    fn drop(&mut self) {
+        self.0.active_connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -138,6 +165,14 @@ fn listener_of<'r>(
     }
 }
 
+/// Marks an answer that came from a target (the others are the load balancer's own), for the metrics.
+#[derive(Clone)]
+struct FromTarget {
+    group: String,
+    /// Until the target's answer headers came: TargetResponseTime.
+    seconds: f64,
+}
+
 async fn handle(
     plane: &DataPlane,
     socket: &Socket,
@@ -149,6 +184,30 @@ async fn handle(
         // No load balancer of that name listens on this port.
         return elb_answer(StatusCode::SERVICE_UNAVAILABLE);
     };
+    let lb = plane.metrics.load_balancer(&listener.load_balancer);
+    lb.requests.fetch_add(1, Ordering::Relaxed);
+    let resp = route(plane, &routes, listener, peer, req).await;
+    let status = resp.status().as_u16();
+    match resp.extensions().get::<FromTarget>() {
+        Some(t) => {
+            lb.target_answer(status, t.seconds);
+            let tg = plane.metrics.target_group(&t.group);
+            tg.requests.fetch_add(1, Ordering::Relaxed);
+            tg.target_answer(status, t.seconds);
+        }
+        None => lb.elb_answer(status),
+    }
+    resp
+}
+
+/// The answer to a request on one of the listener's rules.
+async fn route(
+    plane: &DataPlane,
+    routes: &Routes,
+    listener: &ListenerRoutes,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let Some(actions) = matching_actions(listener, &req, peer) else {
         return elb_answer(StatusCode::NOT_FOUND);
     };
@@ -158,7 +217,7 @@ async fn handle(
     match action.kind.as_str() {
         "fixed-response" => fixed_response(action),
         "redirect" => redirect(action, listener, &req),
-        _ => forward(plane, &routes, listener, action, peer, req).await,
+        _ => forward(plane, routes, listener, action, peer, req).await,
     }
 }
 
@@ -327,6 +386,7 @@ async fn forward(
         let again = bodyless(req.headers()).then(|| (req.method().clone(), req.headers().clone()));
         let mut counted = counted;
         let mut tried = vec![addr];
+        let started = std::time::Instant::now();
         let mut result = tokio::time::timeout(
             listener.idle_timeout,
             plane.client.request(req.map(|b| b.boxed())),
@@ -362,6 +422,10 @@ async fn forward(
                 for name in HOP_BY_HOP {
                     parts.headers.remove(*name);
                 }
+                parts.extensions.insert(FromTarget {
+                    group: choice.group.arn.clone(),
+                    seconds: started.elapsed().as_secs_f64(),
+                });
                 // The request stays counted until its answer's body is sent (or the client goes away).
                 let body = body.map_frame(move |frame| {
                     let _counted = &counted;

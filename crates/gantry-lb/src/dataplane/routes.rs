@@ -18,6 +18,8 @@ pub struct Routes {
 }
 
 pub struct ListenerRoutes {
+    /// Its load balancer's ARN (the metrics' key).
+    pub load_balancer: String,
     pub protocol: String,
     pub port: u16,
     /// Rules by priority, the default rule's (no conditions) last.
