@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
+use serde_json::{json, Value};
+
 use crate::errors::{LbError, Result};
 
 #[derive(Debug, Clone, Copy)]
@@ -302,6 +305,35 @@ fn modify(
         attributes.insert(k.clone(), v.clone());
     }
     Ok(())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Attribute {
+    pub key: Option<String>,
+    pub value: Option<String>,
+}
+
+/// `(key, value)` pairs of the input's attributes; a key without a value is refused.
+pub fn pairs(list: Vec<Attribute>) -> Result<Vec<(String, String)>> {
+    list.into_iter()
+        .map(|a| match (a.key, a.value) {
+            (Some(k), Some(v)) => Ok((k, v)),
+            (k, _) => Err(LbError::Validation(format!(
+                "Attribute '{}' has no value",
+                k.unwrap_or_default()
+            ))),
+        })
+        .collect()
+}
+
+/// `{"Attributes": [{"Key", "Value"}...]}`, as the Describe/Modify*Attributes calls answer.
+pub fn answer(attributes: &BTreeMap<String, String>) -> Value {
+    let list: Vec<Value> = attributes
+        .iter()
+        .map(|(k, v)| json!({"Key": k, "Value": v}))
+        .collect();
+    json!({ "Attributes": list })
 }
 
 /// The attribute as a number, or its default when unset or unreadable.

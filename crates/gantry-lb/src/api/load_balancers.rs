@@ -310,49 +310,20 @@ pub async fn delete<S: Store>(svc: &LbService<S>, scope: &Scope, input: ArnInput
     Ok(json!({}))
 }
 
-fn attribute_list(record: &LoadBalancerRecord) -> Value {
-    let list: Vec<Value> = record
-        .attributes
-        .iter()
-        .map(|(k, v)| json!({"Key": k, "Value": v}))
-        .collect();
-    json!({ "Attributes": list })
-}
-
 pub fn describe_attributes<S: Store>(
     svc: &LbService<S>,
     scope: &Scope,
     input: ArnInput,
 ) -> Result<Value> {
     let lb = svc.load_balancer_by_arn(&scope.region, &input.load_balancer_arn)?;
-    Ok(attribute_list(&lb))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct Attribute {
-    pub key: Option<String>,
-    pub value: Option<String>,
-}
-
-/// `(key, value)` pairs of the input's attributes; a key without a value is refused.
-pub fn pairs(list: Vec<Attribute>) -> Result<Vec<(String, String)>> {
-    list.into_iter()
-        .map(|a| match (a.key, a.value) {
-            (Some(k), Some(v)) => Ok((k, v)),
-            (k, _) => Err(LbError::Validation(format!(
-                "Attribute '{}' has no value",
-                k.unwrap_or_default()
-            ))),
-        })
-        .collect()
+    Ok(attributes::answer(&lb.attributes))
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ModifyAttributesInput {
     pub load_balancer_arn: String,
-    pub attributes: Vec<Attribute>,
+    pub attributes: Vec<attributes::Attribute>,
 }
 
 pub async fn modify_attributes<S: Store>(
@@ -362,10 +333,10 @@ pub async fn modify_attributes<S: Store>(
 ) -> Result<Value> {
     let _w = svc.writes.lock().await;
     let mut lb = svc.load_balancer_by_arn(&scope.region, &input.load_balancer_arn)?;
-    let changes = pairs(input.attributes)?;
+    let changes = attributes::pairs(input.attributes)?;
     attributes::modify_load_balancer(&lb.load_balancer.kind, &mut lb.attributes, &changes)?;
     put(svc, scope, &lb).await?;
-    Ok(attribute_list(&lb))
+    Ok(attributes::answer(&lb.attributes))
 }
 
 async fn put<S: Store>(svc: &LbService<S>, scope: &Scope, lb: &LoadBalancerRecord) -> Result<()> {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::actions::target_group_users;
-use super::load_balancers::{pairs, Attribute, DEFAULT_VPC};
+use super::load_balancers::DEFAULT_VPC;
 use super::page::page;
 use super::validate;
 use crate::attributes;
@@ -422,31 +422,22 @@ pub async fn delete<S: Store>(svc: &LbService<S>, scope: &Scope, input: ArnInput
     Ok(json!({}))
 }
 
-fn attribute_list(record: &TargetGroupRecord) -> Value {
-    let list: Vec<Value> = record
-        .attributes
-        .iter()
-        .map(|(k, v)| json!({"Key": k, "Value": v}))
-        .collect();
-    json!({ "Attributes": list })
-}
-
 pub fn describe_attributes<S: Store>(
     svc: &LbService<S>,
     scope: &Scope,
     input: ArnInput,
 ) -> Result<Value> {
-    Ok(attribute_list(&svc.target_group_by_arn(
-        &scope.region,
-        &input.target_group_arn,
-    )?))
+    Ok(attributes::answer(
+        &svc.target_group_by_arn(&scope.region, &input.target_group_arn)?
+            .attributes,
+    ))
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ModifyAttributesInput {
     pub target_group_arn: String,
-    pub attributes: Vec<Attribute>,
+    pub attributes: Vec<attributes::Attribute>,
 }
 
 pub async fn modify_attributes<S: Store>(
@@ -456,14 +447,14 @@ pub async fn modify_attributes<S: Store>(
 ) -> Result<Value> {
     let _w = svc.writes.lock().await;
     let mut record = svc.target_group_by_arn(&scope.region, &input.target_group_arn)?;
-    let changes = pairs(input.attributes)?;
+    let changes = attributes::pairs(input.attributes)?;
     attributes::modify_target_group(
         record.target_group.protocol.as_deref(),
         &mut record.attributes,
         &changes,
     )?;
     put(svc, scope, &record).await?;
-    Ok(attribute_list(&record))
+    Ok(attributes::answer(&record.attributes))
 }
 
 #[cfg(test)]
