@@ -123,12 +123,28 @@ fn matching_actions<'r>(
     req: &Request<Incoming>,
     peer: SocketAddr,
 ) -> Option<&'r [Action]> {
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
-    let query = rules::parse_query(req.uri().query().unwrap_or(""));
+    let (first_conditions, first_actions) = listener.rules.first()?;
+    // Every rule but the default has a condition: a first rule without one is the default, alone.
+    if first_conditions.is_empty() {
+        return Some(first_actions.as_slice());
+    }
+    // Headers and query pairs are copied out only when a rule looks at them.
+    let looks_at =
+        |f: fn(&rules::Condition) -> bool| listener.rules.iter().any(|(c, _)| c.iter().any(f));
+    let headers: Vec<(String, String)> =
+        if looks_at(|c| matches!(c, rules::Condition::HttpHeader { .. })) {
+            req.headers()
+                .iter()
+                .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect()
+        } else {
+            Vec::new()
+        };
+    let query = if looks_at(|c| matches!(c, rules::Condition::QueryString(_))) {
+        rules::parse_query(req.uri().query().unwrap_or(""))
+    } else {
+        Vec::new()
+    };
     let host = req
         .headers()
         .get(HOST)
@@ -457,14 +473,20 @@ fn bodyless(h: &hyper::HeaderMap) -> bool {
 
 /// Removes the hop-by-hop headers and those `Connection` names.
 fn remove_hop_by_hop(h: &mut hyper::HeaderMap) {
-    let named: Vec<String> = h
-        .get_all("connection")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
-        .collect();
-    for name in HOP_BY_HOP.iter().map(|s| s.to_string()).chain(named) {
-        h.remove(name.as_str());
+    // The headers `Connection` names are hop-by-hop too (looked at only when there is one).
+    if h.contains_key(hyper::header::CONNECTION) {
+        let named: Vec<String> = h
+            .get_all(hyper::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+            .collect();
+        for name in named {
+            h.remove(name.as_str());
+        }
+    }
+    for name in HOP_BY_HOP {
+        h.remove(*name);
     }
 }
 
