@@ -110,7 +110,7 @@ impl<S: Store> LbService<S> {
         let mut front_ports: Vec<u16> = snap
             .listeners
             .iter()
-            .filter(|(_, l)| l.listener.protocol == "HTTP")
+            .filter(|(_, l)| matches!(l.listener.protocol.as_str(), "HTTP" | "HTTPS"))
             .map(|(_, l)| l.listener.port)
             .collect();
         front_ports.sort_unstable();
@@ -260,6 +260,7 @@ impl<S: Store> LbService<S> {
 
     fn routes(&self, snap: &Snapshot) -> Routes {
         let mut routes = Routes::default();
+        let mut tls_used: HashSet<String> = HashSet::new();
         let lbs: HashMap<&str, &LoadBalancerRecord> = snap
             .load_balancers
             .iter()
@@ -279,8 +280,24 @@ impl<S: Store> LbService<S> {
                 })
                 .collect();
             let idle = attributes::number(&lb.attributes, "idle_timeout.timeout_seconds", 60);
-            // The front sockets speak HTTP only: a TCP listener is reached at its load balancer's own address.
-            if l.listener.protocol == "HTTP" {
+            let http2 = lb
+                .attributes
+                .get("routing.http2.enabled")
+                .is_none_or(|v| v == "true");
+            let tls = if crate::api::certificates::is_tls(&l.listener.protocol) {
+                let mut fingerprint = String::new();
+                let tls = self.listener_tls(region, l, http2, &mut fingerprint);
+                tls_used.insert(fingerprint);
+                if tls.is_none() {
+                    continue;
+                }
+                tls
+            } else {
+                None
+            };
+            // The front sockets speak HTTP and HTTPS: TCP and TLS listeners are reached at their load balancer's
+            // own address.
+            if matches!(l.listener.protocol.as_str(), "HTTP" | "HTTPS") {
                 routes.by_host.insert(
                     (
                         lb.load_balancer.dns_name.to_ascii_lowercase(),
@@ -288,6 +305,13 @@ impl<S: Store> LbService<S> {
                     ),
                     l.listener.listener_arn.clone(),
                 );
+            }
+            if l.listener.protocol == "HTTPS" {
+                routes
+                    .tls_by_port
+                    .entry(l.listener.port)
+                    .or_default()
+                    .push(l.listener.listener_arn.clone());
             }
             routes.listeners.insert(
                 l.listener.listener_arn.clone(),
@@ -297,6 +321,8 @@ impl<S: Store> LbService<S> {
                     port: l.listener.port,
                     rules,
                     idle_timeout: Duration::from_secs(idle),
+                    tls,
+                    http2,
                 },
             );
         }
@@ -346,6 +372,7 @@ impl<S: Store> LbService<S> {
             );
         }
         self.health.retain(|k| keep.contains(k));
+        self.data_plane.tls.retain(|f| tls_used.contains(f));
         // Counters of deleted load balancers and target groups go with them.
         let known: HashSet<&str> = snap
             .load_balancers

@@ -47,6 +47,8 @@ pub enum LbError {
     CertificateNotFound(String),
     #[error("SSL policy '{0}' not found")]
     SslPolicyNotFound(String),
+    #[error("ALPN policy '{0}' not found")]
+    AlpnPolicyNotFound(String),
     /// The port of a listener could not be opened on this machine.
     #[error("{0}")]
     PortUnavailable(String),
@@ -82,6 +84,7 @@ impl From<LbError> for AwsError {
             LbError::TooMany(code, _) => code,
             LbError::CertificateNotFound(_) => "CertificateNotFound",
             LbError::SslPolicyNotFound(_) => "SSLPolicyNotFound",
+            LbError::AlpnPolicyNotFound(_) => "ALPNPolicyNotFound",
             LbError::Store(_) => return AwsError::server("InternalFailure", e.to_string()),
         };
         AwsError::client(code, e.to_string())

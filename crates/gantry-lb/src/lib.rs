@@ -4,6 +4,7 @@
 //! It knows nothing of ECS: whoever registers targets does it through the API, and instance targets are found
 //! through the [`InstanceResolver`] the binary provides.
 
+pub mod acm;
 pub mod api;
 mod attributes;
 mod controller;
@@ -11,6 +12,7 @@ pub mod dataplane;
 mod errors;
 pub mod health;
 mod keys;
+mod listener_tls;
 mod metrics;
 pub mod model;
 mod registrations;

@@ -318,6 +318,21 @@ pub struct ListenerRecord {
     /// Tags of the default rule.
     #[serde(default)]
     pub default_rule_tags: Vec<Tag>,
+    /// The certificates AddListenerCertificates gave besides the default one, chosen by SNI.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_certificates: Vec<String>,
+}
+
+impl ListenerRecord {
+    /// The ARNs of every certificate the listener serves, the default first.
+    pub fn certificate_arns(&self) -> impl Iterator<Item = &str> {
+        self.listener
+            .certificates
+            .iter()
+            .flatten()
+            .filter_map(|c| c.certificate_arn.as_deref())
+            .chain(self.extra_certificates.iter().map(String::as_str))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -198,7 +198,8 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     lb.set_instance_resolver(Arc::new(crate::lb_bridge::InstanceAddresses(ecs.clone())));
     ecs.set_load_balancing(Arc::new(crate::lb_bridge::EcsTargets(lb.clone())));
     lb.clone().spawn_controller();
-    let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone(), ecr.clone()];
+    let acm = gantry_lb::acm::AcmService::new(lb.clone(), config.data_dir.join("acm"));
+    let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone(), ecr.clone(), acm];
     let edge = Edge::new(
         EdgeConfig {
             credentials: Credentials::new(config.access_keys.clone()),

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::actions::check_actions;
+use super::certificates;
 use super::page::page;
 use super::validate;
 use crate::errors::{LbError, Result};
@@ -53,12 +54,45 @@ fn check_protocol(lb: &LoadBalancerRecord, protocol: &str) -> Result<()> {
             lb.load_balancer.kind
         )));
     }
-    if matches!(protocol, "HTTPS" | "TLS" | "UDP" | "TCP_UDP") {
+    if matches!(protocol, "UDP" | "TCP_UDP") {
         return Err(LbError::UnsupportedProtocol(format!(
-            "Protocol '{protocol}' is not supported by Gantry yet (HTTP and TCP are)"
+            "Protocol '{protocol}' is not supported by Gantry yet (HTTP, HTTPS, TCP and TLS are)"
         )));
     }
     Ok(())
+}
+
+/// The TLS settings of a listener of `protocol`: (default certificate, SSL policy, ALPN policy), all `None` for
+/// protocols without TLS, where giving any is an error.
+type TlsSettings = (
+    Option<Vec<Certificate>>,
+    Option<String>,
+    Option<Vec<String>>,
+);
+
+fn tls_settings<S: Store>(
+    svc: &LbService<S>,
+    region: &str,
+    protocol: &str,
+    certificates: Option<Vec<Certificate>>,
+    ssl_policy: Option<String>,
+    alpn_policy: Option<Vec<String>>,
+) -> Result<TlsSettings> {
+    let alpn = alpn_policy.unwrap_or_default();
+    if !certificates::is_tls(protocol) {
+        if certificates.as_ref().is_some_and(|c| !c.is_empty()) || ssl_policy.is_some() {
+            return Err(LbError::InvalidConfiguration(format!(
+                "Certificates and SSL policies are for HTTPS and TLS listeners, not {protocol}"
+            )));
+        }
+        certificates::check_alpn_policy(protocol, &alpn)?;
+        return Ok((None, None, None));
+    }
+    let policy = ssl_policy.unwrap_or_else(|| certificates::DEFAULT_SSL_POLICY.to_string());
+    certificates::check_ssl_policy(&policy)?;
+    let default = certificates::default_certificate(svc, region, protocol, certificates)?;
+    let alpn = certificates::check_alpn_policy(protocol, &alpn)?;
+    Ok((Some(default), Some(policy), alpn))
 }
 
 pub async fn create<S: Store>(
@@ -81,23 +115,23 @@ pub async fn create<S: Store>(
             .ok_or_else(|| LbError::Validation("A listener port must be specified".into()))?,
         "port",
     )?;
-    if input.certificates.as_ref().is_some_and(|c| !c.is_empty()) || input.ssl_policy.is_some() {
-        return Err(LbError::InvalidConfiguration(format!(
-            "Certificates and SSL policies are for HTTPS and TLS listeners, not {protocol}"
-        )));
-    }
-    if input.alpn_policy.as_ref().is_some_and(|a| !a.is_empty()) {
-        return Err(LbError::InvalidConfiguration(
-            "ALPN policies are for TLS listeners".into(),
-        ));
-    }
+    let (certificates, ssl_policy, alpn_policy) = tls_settings(
+        svc,
+        region,
+        &protocol,
+        input.certificates,
+        input.ssl_policy,
+        input.alpn_policy,
+    )?;
     check_actions(svc, region, &lb, &input.default_actions, true)?;
     let name = &lb.load_balancer.load_balancer_name;
     let existing: Vec<ListenerRecord> = svc.list(&keys::listeners(region, name));
     if let Some(same) = existing.iter().find(|l| l.listener.port == port) {
         // The same listener again is answered as it is, as ELBv2 does.
         if same.listener.protocol == protocol
-            && same.listener.default_actions == input.default_actions
+            && same.listener.default_actions == normalized(input.default_actions.clone())
+            && same.listener.certificates == certificates
+            && same.listener.ssl_policy == ssl_policy
         {
             return Ok(json!({"Listeners": [answer(&same.listener)]}));
         }
@@ -109,16 +143,17 @@ pub async fn create<S: Store>(
         load_balancer_arn: lb.load_balancer.load_balancer_arn.clone(),
         port,
         protocol,
-        certificates: None,
-        ssl_policy: None,
+        certificates,
+        ssl_policy,
         default_actions: normalized(input.default_actions),
-        alpn_policy: None,
+        alpn_policy,
     };
     let record = ListenerRecord {
         listener: listener.clone(),
         tags,
         default_rule_id: keys::new_id(),
         default_rule_tags: Vec::new(),
+        extra_certificates: Vec::new(),
     };
     svc.data_plane.open(&lb.address, &record).await?;
     let committed = svc
@@ -239,19 +274,35 @@ pub async fn modify<S: Store>(
     let _w = svc.writes.lock().await;
     let mut record = svc.listener_by_arn(region, &input.listener_arn)?;
     let lb = svc.load_balancer_by_arn(region, &record.listener.load_balancer_arn)?;
+    let was = record.listener.clone();
     if let Some(p) = input.protocol {
         check_protocol(&lb, &p)?;
         record.listener.protocol = p;
     }
-    if input.certificates.as_ref().is_some_and(|c| !c.is_empty())
-        || input.ssl_policy.is_some()
-        || input.alpn_policy.as_ref().is_some_and(|a| !a.is_empty())
-    {
-        return Err(LbError::InvalidConfiguration(format!(
-            "Certificates, SSL and ALPN policies are for HTTPS and TLS listeners, not {}",
-            record.listener.protocol
-        )));
+    let protocol = record.listener.protocol.clone();
+    // What the call leaves out is kept while the listener stays a TLS one.
+    let keep = certificates::is_tls(&protocol) && certificates::is_tls(&was.protocol);
+    let (certs, policy, alpn) = tls_settings(
+        svc,
+        region,
+        &protocol,
+        input
+            .certificates
+            .or_else(|| keep.then(|| was.certificates.clone()).flatten()),
+        input
+            .ssl_policy
+            .or_else(|| keep.then(|| was.ssl_policy.clone()).flatten()),
+        input
+            .alpn_policy
+            .or_else(|| keep.then(|| was.alpn_policy.clone()).flatten()),
+    )?;
+    record.listener.certificates = certs;
+    record.listener.ssl_policy = policy;
+    record.listener.alpn_policy = alpn;
+    if !certificates::is_tls(&protocol) {
+        record.extra_certificates.clear();
     }
+    let reopen = was.protocol != protocol;
     if let Some(actions) = input.default_actions {
         check_actions(svc, region, &lb, &actions, true)?;
         record.listener.default_actions = normalized(actions);
@@ -274,7 +325,7 @@ pub async fn modify<S: Store>(
         }
         None => false,
     };
-    if moved {
+    if moved || reopen {
         // The new port is opened before the change is stored; the old one closes after.
         svc.data_plane.reopen(&lb.address, &record).await?;
     }

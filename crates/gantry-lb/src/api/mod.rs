@@ -1,6 +1,7 @@
 //! The ELBv2 actions, one file per resource. Each handler takes its decoded input and answers the members of its
 //! `{Action}Result`.
 
+pub mod certificates;
 pub mod limits;
 pub mod listeners;
 pub mod load_balancers;

@@ -10,6 +10,7 @@ mod seal;
 mod splice;
 mod sticky;
 mod tcp;
+pub(crate) mod tls;
 mod upgrade;
 
 use std::collections::HashMap;
@@ -56,6 +57,8 @@ pub struct DataPlane {
     /// Seals and opens the stickiness cookies.
     sealer: seal::Sealer,
     pub(crate) metrics: metrics::Metrics,
+    /// The TLS configurations of the HTTPS and TLS listeners.
+    pub(crate) tls: tls::Cache,
 }
 
 impl Default for DataPlane {
@@ -69,6 +72,7 @@ impl Default for DataPlane {
             client: proxy::upstream(),
             metrics: Default::default(),
             sealer: seal::Sealer::default(),
+            tls: tls::Cache::default(),
         }
     }
 }
@@ -120,7 +124,7 @@ impl DataPlane {
             LbError::PortUnavailable(format!("Port {port} cannot be opened on {address}: {e}"))
         })?;
         tracing::info!(listener = %arn, %address, port, protocol, "listener serving");
-        let task = if protocol == "TCP" {
+        let task = if matches!(protocol, "TCP" | "TLS") {
             tokio::spawn(tcp::serve(self.clone(), arn.clone().into(), socket))
         } else {
             tokio::spawn(proxy::serve(

@@ -16,7 +16,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use super::{sticky, upgrade, DataPlane, ListenerRoutes, Routes, Socket};
 use crate::model::Action;
@@ -47,31 +47,102 @@ pub(crate) async fn serve(plane: Arc<DataPlane>, target: Socket, socket: TcpList
             }
         };
         let _ = stream.set_nodelay(true);
-        let plane = plane.clone();
-        let target = target.clone();
-        tokio::spawn(async move {
-            // ActiveConnectionCount of the load balancer whose own socket this is, while the connection lasts.
-            let open = match &target {
-                Socket::Listener(arn) => plane
-                    .routes()
-                    .listeners
-                    .get(&**arn)
-                    .map(|l| plane.metrics.load_balancer(&l.load_balancer)),
-                Socket::Front(_) => None,
-            };
-            let _open = open.map(ConnectionOpen::new);
-            let service = hyper::service::service_fn(move |req| {
-                let plane = plane.clone();
-                let target = target.clone();
-                async move { Ok::<_, Infallible>(handle(&plane, &target, peer, req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
-        });
+        tokio::spawn(connection(plane.clone(), target.clone(), stream, peer));
     }
+}
+
+/// How long a client has to start talking and to finish its TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// One client connection: TLS first on HTTPS listeners, then HTTP/1.1, or HTTP/2 where the listener allows it (by
+/// ALPN on TLS, by its preface in clear text).
+async fn connection(plane: Arc<DataPlane>, socket: Socket, stream: TcpStream, peer: SocketAddr) {
+    match &socket {
+        Socket::Listener(arn) => {
+            let (tls, http2, lb) = match plane.routes().listeners.get(&**arn) {
+                Some(l) => (l.tls.clone(), l.http2, Some(l.load_balancer.clone())),
+                None => return,
+            };
+            // ActiveConnectionCount of the load balancer whose own socket this is, while the connection lasts.
+            let _open = lb.map(|lb| ConnectionOpen::new(plane.metrics.load_balancer(&lb)));
+            match tls {
+                Some(config) => {
+                    let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+                    if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE, accept).await {
+                        serve_http(plane, socket, peer, tls, http2).await;
+                    }
+                }
+                None => serve_http(plane, socket, peer, stream, http2).await,
+            }
+        }
+        Socket::Front(port) => {
+            // A TLS connection starts with a handshake record (0x16); HTTP with a method's letter.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(HANDSHAKE, stream.peek(&mut first)).await {
+                Ok(Ok(1)) if first[0] == 0x16 => {}
+                Ok(Ok(1)) => return serve_http(plane, socket, peer, stream, true).await,
+                _ => return,
+            }
+            let lazy =
+                tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+            let Ok(Ok(start)) = tokio::time::timeout(HANDSHAKE, lazy).await else {
+                return;
+            };
+            let sni = start
+                .client_hello()
+                .server_name()
+                .map(str::to_ascii_lowercase);
+            let Some((arn, config, http2, lb)) = front_tls_listener(&plane.routes(), *port, sni)
+            else {
+                return;
+            };
+            let _open = ConnectionOpen::new(plane.metrics.load_balancer(&lb));
+            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE, start.into_stream(config)).await {
+                serve_http(plane, Socket::Listener(arn), peer, tls, http2).await;
+            }
+        }
+    }
+}
+
+/// The HTTPS listener a TLS connection to a front socket is for: the one whose DNS name the client's SNI is, or
+/// the only HTTPS listener on the port.
+fn front_tls_listener(
+    routes: &Routes,
+    port: u16,
+    sni: Option<String>,
+) -> Option<(Arc<str>, Arc<rustls::ServerConfig>, bool, String)> {
+    let by_name = sni.and_then(|name| routes.by_host.get(&(name, port)));
+    let arn = match by_name {
+        Some(arn) => arn,
+        None => match routes.tls_by_port.get(&port)?.as_slice() {
+            [only] => only,
+            _ => return None,
+        },
+    };
+    let l = routes.listeners.get(arn)?;
+    Some((
+        arn.as_str().into(),
+        l.tls.clone()?,
+        l.http2,
+        l.load_balancer.clone(),
+    ))
+}
+
+async fn serve_http<I>(plane: Arc<DataPlane>, socket: Socket, peer: SocketAddr, io: I, http2: bool)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let plane = plane.clone();
+        let socket = socket.clone();
+        async move { Ok::<_, Infallible>(handle(&plane, &socket, peer, req).await) }
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().keep_alive(true);
+    let builder = if http2 { builder } else { builder.http1_only() };
+    let _ = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .await;
 }
 
 /// Counts a client connection in its load balancer's ActiveConnectionCount until dropped.
@@ -145,11 +216,7 @@ fn matching_actions<'r>(
     } else {
         Vec::new()
     };
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let host = request_host(req);
     let facts = RequestFacts {
         method: req.method().as_str(),
         host,
@@ -165,6 +232,14 @@ fn matching_actions<'r>(
         .map(|(_, actions)| actions.as_slice())
 }
 
+/// The host a request names: its Host header, or the authority of its URI (HTTP/2's `:authority`).
+fn request_host(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+}
+
 /// The listener a request on `socket` is for.
 fn listener_of<'r>(
     routes: &'r Routes,
@@ -174,7 +249,7 @@ fn listener_of<'r>(
     match socket {
         Socket::Listener(arn) => routes.listeners.get(&**arn),
         Socket::Front(port) => {
-            let host = req.headers().get(HOST).and_then(|h| h.to_str().ok())?;
+            let host = request_host(req)?;
             let name = rules::host_without_port(host).to_ascii_lowercase();
             routes.listeners.get(routes.by_host.get(&(name, *port))?)
         }
@@ -261,11 +336,7 @@ fn redirect(action: &Action, listener: &ListenerRoutes, req: &Request<Incoming>)
     let Some(c) = &action.redirect_config else {
         return elb_answer(StatusCode::INTERNAL_SERVER_ERROR);
     };
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
+    let host = request_host(req).unwrap_or("");
     let facts = rules::RedirectFacts {
         protocol: listener.protocol.clone(),
         host: rules::host_without_port(host).to_string(),
@@ -345,6 +416,16 @@ async fn forward(
     let Ok(uri) = uri else {
         return elb_answer(StatusCode::BAD_REQUEST);
     };
+    // An HTTP/2 request names its host in the URI only; the target hears HTTP/1.1, which needs the header.
+    if !req.headers().contains_key(HOST) {
+        if let Some(v) = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(HOST, v);
+        }
+    }
     *req.uri_mut() = uri;
     *req.version_mut() = hyper::Version::HTTP_11;
     let h = req.headers_mut();

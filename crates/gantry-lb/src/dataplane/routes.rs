@@ -14,6 +14,8 @@ pub struct Routes {
     pub listeners: HashMap<String, ListenerRoutes>,
     /// (DNS name in lower case, port) -> the listener, for the front sockets.
     pub by_host: HashMap<(String, u16), String>,
+    /// Port -> the HTTPS listeners on it, for TLS connections to a front socket whose SNI is not a DNS name.
+    pub tls_by_port: HashMap<u16, Vec<String>>,
     pub target_groups: HashMap<String, Arc<TargetGroupRoutes>>,
 }
 
@@ -26,6 +28,10 @@ pub struct ListenerRoutes {
     pub rules: Vec<(Vec<Condition>, Vec<Action>)>,
     /// The load balancer's idle timeout.
     pub idle_timeout: std::time::Duration,
+    /// HTTPS and TLS listeners: how connections are decrypted.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `routing.http2.enabled`: HTTP/2 from clients (ALPN on HTTPS, prior knowledge on HTTP).
+    pub http2: bool,
 }
 
 pub struct TargetInService {

@@ -1,4 +1,4 @@
-//! The TCP proxy of a network load balancer's TCP listener: each accepted connection goes whole to one target of
+//! The TCP proxy of a network load balancer's TCP and TLS listeners (TLS decrypted first): each accepted connection goes whole to one target of
 //! the listener's target group, bytes copied both ways, counted in the target's in-flight work until it closes so
 //! that draining waits for it.
 
@@ -74,6 +74,7 @@ async fn connection(
     };
     let addr = target.addr;
     let _counted = target.begin();
+    let tls = listener.tls.clone();
     // The snapshot is not held for the life of the connection: later rebuilds replace it.
     drop(routes);
     let upstream = match tokio::time::timeout(CONNECT, TcpStream::connect(addr)).await {
@@ -88,7 +89,18 @@ async fn connection(
         }
     };
     let _ = upstream.set_nodelay(true);
-    if let Err(e) = splice(client, upstream, IDLE).await {
+    // A TLS listener decrypts and sends the plain bytes on, as an NLB's TLS listener to TCP targets does.
+    let spliced = match tls {
+        Some(config) => {
+            let accept = tokio_rustls::TlsAcceptor::from(config).accept(client);
+            match tokio::time::timeout(CONNECT, accept).await {
+                Ok(Ok(tls)) => splice(tls, upstream, IDLE).await,
+                _ => return,
+            }
+        }
+        None => splice(client, upstream, IDLE).await,
+    };
+    if let Err(e) = spliced {
         tracing::debug!(target = %addr, error = %e, "tcp connection ended");
     }
 }
