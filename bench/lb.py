@@ -24,7 +24,10 @@ connections the backends accepted during the run (nginx stub_status: pool churn;
 exits during a run stops the benchmark, its log kept. --wait-load waits for a quieter machine before starting.
 Load generator, proxy and backends share the machine's cores: on 2 cores none of them has a core of its own, so
 req/s are what the three reach together, and the CPU per request is the fairer measure of the proxy's own cost.
-A TLS row needs HTTPS listeners: the script asks Gantry for one and says whether it could (not measured yet).
+TLS rows (--tls-connections, default 64): the same, over HTTPS with one certificate (a self-signed RSA 2048 one
+made by openssl): imported into Gantry's ACM and served by an HTTPS listener with the policy
+ELBSecurityPolicy-TLS13-1-2-2021-06, and given to nginx (`listen ... ssl`, TLSv1.2 and TLSv1.3); wrk negotiates
+TLS 1.3 with both and keeps its connections, so the rows measure the encrypted traffic rather than handshakes.
 
     .venv/bin/python bench/lb.py [--connections 64,1000] [--threads 2] [--duration 10] [--repeat 3] [--wait-load 1]
 """
@@ -41,6 +44,7 @@ import time
 from pathlib import Path
 
 import requests
+import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import GANTRY_BIN, REPO, Gantry, Server, client, free_port, log, machine_note, table  # noqa: E402
@@ -49,6 +53,8 @@ BODY_BYTES = 1024
 PATH = "/1k"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count()
+# The HTTPS readiness probes do not verify the self-signed certificate.
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 WRK_LUA = r"""
 done = function(summary, latency, requests)
@@ -119,7 +125,7 @@ class Nginx(Server):
 
     def __init__(self, port=None):
         super().__init__(port)
-        self.root = Path(tempfile.mkdtemp(prefix=f"bench-{self.name}-"))
+        self.root = Path(tempfile.mkdtemp(prefix=f"bench-{self.name.replace(' ', '-')}-"))
         self.config = self.root / "nginx.conf"
 
     def write_config(self, workers, http_block):
@@ -190,6 +196,54 @@ class NginxProxy(Nginx):
         return ready_get(self.url)
 
 
+class NginxTlsProxy(Nginx):
+    """nginx terminating TLS with the same certificate, then the same proxy_pass as NginxProxy."""
+
+    name = "nginx https"
+
+    def __init__(self, backend_ports, workers, cert, key):
+        super().__init__()
+        servers = " ".join(f"server 127.0.0.1:{p};" for p in backend_ports)
+        self.write_config(workers, f"""
+ tcp_nodelay on; keepalive_requests 1000000; keepalive_timeout 120s;
+ upstream backends {{ {servers} keepalive 64; keepalive_requests 1000000; keepalive_timeout 120s; }}
+ server {{ listen 127.0.0.1:{self.port} ssl; ssl_certificate {cert}; ssl_certificate_key {key};
+  ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:tls:10m;
+  location / {{ proxy_pass http://backends; proxy_http_version 1.1; proxy_set_header Connection "";
+   proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }} }}""")
+        self.url = f"https://127.0.0.1:{self.port}{PATH}"
+
+    def ready(self):
+        return ready_get(self.url, verify=False)
+
+
+class GantryTls:
+    """Gantry's HTTPS listener, measured as its own target (the same process as the HTTP one)."""
+
+    name = "gantry https"
+
+    def __init__(self, gantry):
+        self.gantry = gantry
+        self.url = gantry.tls_url
+        self.proc = gantry.proc
+        self.log_file = gantry.log_file
+
+    def pids(self):
+        return self.gantry.pids()
+
+    def log_tail(self):
+        return self.gantry.log_tail()
+
+
+def self_signed(directory):
+    """(certificate, key) paths of a self-signed RSA 2048 certificate made by openssl."""
+    cert, key = directory / "bench.crt", directory / "bench.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+                    "/CN=bench.example.test", "-addext", "subjectAltName=DNS:bench.example.test",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
 class HAProxy(Server):
     name = "haproxy"
 
@@ -239,13 +293,14 @@ class GantryLB(Gantry):
     def __init__(self):
         super().__init__(extra_args=["--no-agent", "--lb-addresses", "127.0.3.0/24"])
         self.url = None
-        self.tls_note = None
+        self.tls_url = None
 
     def pids(self):
         return [self.pid]
 
-    def setup(self, backend_ports):
-        """The target group, load balancer and listener; `url` is the load balancer's own address."""
+    def setup(self, backend_ports, cert, key):
+        """The target group, load balancer, HTTP and HTTPS listeners; `url` and `tls_url` are at the load balancer's
+        own address."""
         elb = client("elbv2", self.endpoint)
         tg = elb.create_target_group(
             Name="bench", Protocol="HTTP", Port=80, VpcId="vpc-00000000000000001", TargetType="ip",
@@ -257,15 +312,16 @@ class GantryLB(Gantry):
         port = free_port()
         elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
                             DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
-        try:
-            elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=free_port(),
-                                Certificates=[{"CertificateArn": "arn:aws:acm:us-east-1:000000000000:certificate/x"}],
-                                DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
-            self.tls_note = "Gantry accepted an HTTPS listener: a TLS row can be added (not measured by this script yet)."
-        except Exception as e:  # noqa: BLE001 - the answer is the note
-            self.tls_note = f"TLS row not measured yet: Gantry has no HTTPS listeners ({str(e).split(': ', 1)[-1]})."
+        certificate = client("acm", self.endpoint).import_certificate(
+            Certificate=cert.read_bytes(), PrivateKey=key.read_bytes())["CertificateArn"]
+        tls_port = free_port()
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=tls_port,
+                            Certificates=[{"CertificateArn": certificate}],
+                            SslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
         address = self.lb_address(port)
         self.url = f"http://{address}:{port}{PATH}"
+        self.tls_url = f"https://{address}:{tls_port}{PATH}"
         log(f"gantry: load balancer {lb['DNSName']} at {address}:{port}")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -277,7 +333,7 @@ class GantryLB(Gantry):
         else:
             log(f"gantry: targets not all healthy after 60 s ({states}); going on (ALB fails open)")
         deadline = time.monotonic() + 10
-        while not ready_get(self.url) and time.monotonic() < deadline:
+        while not (ready_get(self.url) and ready_get(self.tls_url, verify=False)) and time.monotonic() < deadline:
             time.sleep(0.1)
 
     def lb_address(self, port):
@@ -369,6 +425,7 @@ def wait_quiet(limit, max_wait):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", default="64,1000", help="wrk connection counts, one row each")
+    parser.add_argument("--tls-connections", default="64", help="wrk connection counts of the HTTPS rows")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (the same for every row)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of each measured wrk run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of the wrk run before each measured one")
@@ -381,12 +438,13 @@ def main():
                         help="before starting, wait up to --wait-max seconds for the 1-minute load to fall below this")
     parser.add_argument("--wait-max", type=int, default=600)
     args = parser.parse_args()
-    for tool in ("wrk", "nginx", "haproxy", "ss"):
+    for tool in ("wrk", "nginx", "haproxy", "ss", "openssl"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (apt-get install wrk nginx-light haproxy iproute2)")
     if not GANTRY_BIN.exists():
         sys.exit(f"{GANTRY_BIN} not found: build it with `cargo build --release -p gantry`")
     connection_rows = [int(c) for c in args.connections.split(",")]
+    tls_rows = [int(c) for c in args.tls_connections.split(",") if c]
     if args.wait_load is not None:
         wait_quiet(args.wait_load, args.wait_max)
     load_start = os.getloadavg()[0]
@@ -398,6 +456,8 @@ def main():
     lua.write(WRK_LUA)
     lua.close()
     servers = []
+    tls_dir = Path(tempfile.mkdtemp(prefix="bench-tls-"))
+    cert, key = self_signed(tls_dir)
     try:
         backends = Backends(args.backends, args.backend_workers)
         servers.append(backends)
@@ -405,49 +465,54 @@ def main():
         gantry = GantryLB()
         servers.append(gantry)
         gantry.start()
-        gantry.setup(backends.ports)
+        gantry.setup(backends.ports, cert, key)
         nginx = NginxProxy(backends.ports, args.proxy_workers)
         haproxy = HAProxy(backends.ports, args.proxy_workers)
-        servers += [nginx, haproxy]
+        nginx_tls = NginxTlsProxy(backends.ports, args.proxy_workers, cert, key)
+        servers += [nginx, haproxy, nginx_tls]
         nginx.start()
         haproxy.start()
+        nginx_tls.start()
         targets = [gantry, nginx, haproxy, Direct(backends)]
+        tls_targets = [GantryTls(gantry), nginx_tls]
 
         results = {}  # (target name, connections) -> [runs]
         peaks = {}  # (target name, connections) -> KiB
-        for connections in connection_rows:
-            for n in range(args.repeat):
-                shift = n % len(targets)
-                for target in targets[shift:] + targets[:shift]:
-                    results.setdefault((target.name, connections), []).append(
-                        measure(target, backends, args, lua.name, connections))
-            for target in targets:
-                if target.pids():
-                    peaks[(target.name, connections)] = peak_rss_kib(target.pids())
-        tls_note = gantry.tls_note
+        for group, rows_of in ((targets, connection_rows), (tls_targets, tls_rows)):
+            for connections in rows_of:
+                for n in range(args.repeat):
+                    shift = n % len(group)
+                    for target in group[shift:] + group[:shift]:
+                        results.setdefault((target.name, connections), []).append(
+                            measure(target, backends, args, lua.name, connections))
+                for target in group:
+                    if target.pids():
+                        peaks[(target.name, connections)] = peak_rss_kib(target.pids())
     finally:
         for s in reversed(servers):
             s.close()
         os.unlink(lua.name)
+        shutil.rmtree(tls_dir, ignore_errors=True)
 
     def med(name, c, key):
         values = [r[key] for r in results[(name, c)] if r[key] is not None]
         return statistics.median(values) if values else None
 
     rows = []
-    for c in connection_rows:
-        base = med("nginx", c, "rps")
-        for t in targets:
-            cpu = med(t.name, c, "proxy_cpu")
-            peak = peaks.get((t.name, c))
-            rows.append([
-                t.name, c, f"{med(t.name, c, 'rps'):,.0f}", f"{med(t.name, c, 'rps') / base:.2f}x",
-                f"{med(t.name, c, 'p50'):.2f}", f"{med(t.name, c, 'p99'):.2f}", f"{med(t.name, c, 'p999'):.2f}",
-                "—" if cpu is None else f"{cpu:.2f}", f"{med(t.name, c, 'backend_cpu'):.2f}",
-                f"{med(t.name, c, 'wrk_cpu'):.2f}", "—" if peak is None else f"{peak / 1024:.1f}",
-                f"{med(t.name, c, 'opened'):,.0f}", sum(r["errors"] for r in results[(t.name, c)]),
-                f"{sum(r['build'] for r in results[(t.name, c)])}/{len(results[(t.name, c)])}",
-            ])
+    for group, rows_of, baseline in ((targets, connection_rows, "nginx"), (tls_targets, tls_rows, "nginx https")):
+        for c in rows_of:
+            base = med(baseline, c, "rps")
+            for t in group:
+                cpu = med(t.name, c, "proxy_cpu")
+                peak = peaks.get((t.name, c))
+                rows.append([
+                    t.name, c, f"{med(t.name, c, 'rps'):,.0f}", f"{med(t.name, c, 'rps') / base:.2f}x",
+                    f"{med(t.name, c, 'p50'):.2f}", f"{med(t.name, c, 'p99'):.2f}", f"{med(t.name, c, 'p999'):.2f}",
+                    "—" if cpu is None else f"{cpu:.2f}", f"{med(t.name, c, 'backend_cpu'):.2f}",
+                    f"{med(t.name, c, 'wrk_cpu'):.2f}", "—" if peak is None else f"{peak / 1024:.1f}",
+                    f"{med(t.name, c, 'opened'):,.0f}", sum(r["errors"] for r in results[(t.name, c)]),
+                    f"{sum(r['build'] for r in results[(t.name, c)])}/{len(results[(t.name, c)])}",
+                ])
     print(f"wrk -t{args.threads} -c<connections> -d{args.duration}s --latency, {BODY_BYTES}-byte static answers "
           f"from nginx on {args.backends} ports ({args.backend_workers} workers); median of {args.repeat} runs; "
           f"latencies in ms, CPU in seconds per 100,000 requests.")
@@ -470,8 +535,16 @@ def main():
     print(table(["connections", "Gantry req/s / nginx (≥ 1.2x)", "Gantry p99 vs nginx (≤)",
                  "Gantry CPU/100k vs nginx / HAProxy (below both)"], checks))
     print()
-    print(tls_note)
-    print()
+    tls_checks = []
+    for c in tls_rows:
+        g, ng = {k: med("gantry https", c, k) for k in ("rps", "p99", "proxy_cpu")}, \
+            {k: med("nginx https", c, k) for k in ("rps", "p99", "proxy_cpu")}
+        tls_checks.append([c, f"{g['rps'] / ng['rps']:.2f}x", f"{g['p99']:.2f} vs {ng['p99']:.2f} ms",
+                           f"{g['proxy_cpu']:.2f} vs {ng['proxy_cpu']:.2f}"])
+    if tls_checks:
+        print(table(["connections (HTTPS)", "Gantry req/s / nginx", "Gantry p99 vs nginx",
+                     "Gantry CPU/100k vs nginx"], tls_checks))
+        print()
     built = any(r["build"] for runs in results.values() for r in runs)
     print(binary)
     print(f"Load generator, proxies and backends share the machine's {CORES} cores. Gantry's tokio runtime has one "
