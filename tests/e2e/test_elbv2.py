@@ -434,9 +434,19 @@ def test_kill9_of_the_server_keeps_listeners_and_targets(tmp_path, backends):
         lb = elb.create_load_balancer(Name="kill9")["LoadBalancers"][0]
         port = free_port()
         elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port, DefaultActions=forward(tg["TargetGroupArn"]))
+        # An HTTPS listener with a requested certificate: after the restart the same CA still signs what it serves.
+        cert = make_client("acm", server.endpoint).request_certificate(DomainName="kill9.example.test")["CertificateArn"]
+        tls_port = free_port()
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=tls_port,
+                            Certificates=[{"CertificateArn": cert}], DefaultActions=forward(tg["TargetGroupArn"]))
+        address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+        https = ["--cacert", str(tmp_path / "data" / "acm" / "ca.pem"), "--resolve",
+                 f"kill9.example.test:{tls_port}:{address}"]
+        tls_url = f"https://kill9.example.test:{tls_port}/hostname"
         wait_healthy(elb, tg["TargetGroupArn"], 1)
         url = f"http://{lb['DNSName']}:{port}/hostname"
         assert curl(url) == (200, a)
+        wait_for(lambda: curl(tls_url, *https) == (200, a), 10, "the HTTPS listener")
         # Traffic flows while the server dies.
         codes = []
         stop = threading.Event()
@@ -450,6 +460,7 @@ def test_kill9_of_the_server_keeps_listeners_and_targets(tmp_path, backends):
         server.kill9()
         server.start()
         wait_for(lambda: curl(url) == (200, a), 30, "the listener to serve again after the restart")
+        wait_for(lambda: curl(tls_url, *https) == (200, a), 10, "the HTTPS listener after the restart")
         stop.set()
         t.join()
         assert 200 in codes

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import free_port
 from helpers import unique, wait_for
-from test_elbv2 import Backends, Resources, curl, forward, states, wait_healthy
+from test_elbv2 import Backends, Resources, curl, error_code, forward, states, wait_healthy
 
 
 @pytest.fixture
@@ -406,3 +406,34 @@ def test_target_group_stickiness_of_a_weighted_forward(elb, res, backends, tmp_p
     jar = str(tmp_path / "jar")
     assert len({curl(url, "-c", jar, "-b", jar)[1] for _ in range(20)}) == 1
     assert {curl(url)[1] for _ in range(40)} == {a, b}
+
+
+# --- slow start ---------------------------------------------------------------------------------------------------
+
+
+def test_slow_start_gives_a_newly_healthy_target_a_growing_share(elb, res, backends):
+    (a, pa), (b, pb) = backends.start(), backends.start()
+    tg = res.target_group()
+    arn = tg["TargetGroupArn"]
+    assert error_code(elb.modify_target_group_attributes, TargetGroupArn=arn,
+                         Attributes=[{"Key": "slow_start.duration_seconds", "Value": "10"}]) == \
+        "InvalidConfigurationRequest"
+    elb.modify_target_group_attributes(TargetGroupArn=arn,
+                                       Attributes=[{"Key": "slow_start.duration_seconds", "Value": "60"}])
+    elb.register_targets(TargetGroupArn=arn, Targets=[{"Id": "127.0.0.1", "Port": pa}])
+    lb = res.load_balancer()
+    port = free_port()
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                        DefaultActions=forward(arn))
+    # The first target is all there is: not slowed.
+    wait_healthy(elb, arn, 1)
+    url = f"http://{lb['DNSName']}:{port}/hostname"
+    wait_for(lambda: curl(url) == (200, a), 10, "the first target")
+    elb.register_targets(TargetGroupArn=arn, Targets=[{"Id": "127.0.0.1", "Port": pb}])
+    wait_healthy(elb, arn, 2)
+    # Within its first seconds of 60 the new target takes a small share of its round-robin turns; without slow
+    # start it would answer half the requests.
+    answers = [curl(url)[1] for _ in range(200)]
+    assert set(answers) <= {a, b}
+    assert answers.count(b) < 50, answers.count(b)
+

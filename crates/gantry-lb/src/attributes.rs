@@ -279,12 +279,32 @@ pub fn modify_target_group(
     attributes: &mut BTreeMap<String, String>,
     changes: &[(String, String)],
 ) -> Result<()> {
+    let mut changed = attributes.clone();
     modify(
         table_of_target_group(protocol),
-        attributes,
+        &mut changed,
         changes,
         "Target group",
-    )
+    )?;
+    // ELBv2's rules between attributes, on the result of the change.
+    let slow_start = number(&changed, "slow_start.duration_seconds", 0);
+    if slow_start != 0 && !(30..=900).contains(&slow_start) {
+        return Err(LbError::InvalidConfiguration(
+            "Slow start duration must be 0 (off) or between 30 and 900 seconds".into(),
+        ));
+    }
+    if slow_start != 0
+        && changed
+            .get("load_balancing.algorithm.type")
+            .map(String::as_str)
+            == Some("weighted_random")
+    {
+        return Err(LbError::InvalidConfiguration(
+            "Slow start cannot be enabled with the weighted_random load balancing algorithm".into(),
+        ));
+    }
+    *attributes = changed;
+    Ok(())
 }
 
 fn modify(
@@ -351,6 +371,23 @@ pub fn flag(attributes: &BTreeMap<String, String>, key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slow_start_is_0_or_30_to_900_and_not_with_weighted_random() {
+        let mut a = target_group_defaults(Some("HTTP"));
+        let set = |a: &mut BTreeMap<String, String>, k: &str, v: &str| {
+            modify_target_group(Some("HTTP"), a, &[(k.to_string(), v.to_string())])
+        };
+        assert!(set(&mut a, "slow_start.duration_seconds", "10").is_err());
+        assert!(set(&mut a, "slow_start.duration_seconds", "60").is_ok());
+        assert!(set(&mut a, "load_balancing.algorithm.type", "weighted_random").is_err());
+        assert_eq!(
+            a["load_balancing.algorithm.type"], "round_robin",
+            "a refused change changes nothing"
+        );
+        assert!(set(&mut a, "slow_start.duration_seconds", "0").is_ok());
+        assert!(set(&mut a, "load_balancing.algorithm.type", "weighted_random").is_ok());
+    }
 
     #[test]
     fn defaults_and_checks() {

@@ -27,6 +27,8 @@ pub(crate) struct Runtime {
     next_check: HashMap<TargetKey, Instant>,
     probing: HashSet<TargetKey>,
     in_flight: HashMap<TargetKey, Arc<AtomicUsize>>,
+    /// When each healthy target became healthy, for slow start (`None`: not slowed).
+    healthy_since: HashMap<TargetKey, Option<Instant>>,
 }
 
 /// Everything stored under `/elbv2/`, by kind, with each record's region.
@@ -327,10 +329,19 @@ impl<S: Store> LbService<S> {
             );
         }
         let mut keep: HashSet<TargetKey> = HashSet::new();
+        let now = Instant::now();
         for (region, tg) in &snap.target_groups {
             let g = &tg.target_group;
             let mut healthy = Vec::new();
             let mut all = Vec::new();
+            let slow_start = Duration::from_secs(attributes::number(
+                &tg.attributes,
+                "slow_start.duration_seconds",
+                0,
+            ));
+            // A target that becomes healthy in a group with no healthy target is not slowed: it is all there is.
+            let group_had_healthy =
+                self.runtime(|r| r.healthy_since.keys().any(|k| k.0 == g.target_group_arn));
             for t in tg.targets.iter().filter(|t| t.deregistered_at.is_none()) {
                 let Some(addr) = self.target_addr(region, tg, t) else {
                     continue;
@@ -340,15 +351,33 @@ impl<S: Store> LbService<S> {
                     self.runtime(|r| r.in_flight.entry(key.clone()).or_default().clone());
                 keep.insert(key.clone());
                 let state = self.health.get(&key).state;
+                let share = if g.health_check_enabled && state == State::Healthy {
+                    let since = self.runtime(|r| {
+                        *r.healthy_since
+                            .entry(key.clone())
+                            .or_insert_with(|| group_had_healthy.then_some(now))
+                    });
+                    since.map_or(1.0, |at| {
+                        crate::dataplane::slow_start_share(now.duration_since(at), slow_start)
+                    })
+                } else {
+                    self.runtime(|r| r.healthy_since.remove(&key));
+                    1.0
+                };
                 // Without health checks every target gets traffic; `initial` ones get none until healthy.
                 if !g.health_check_enabled || state == State::Healthy {
                     healthy.push(TargetInService {
                         addr,
                         in_flight: in_flight.clone(),
+                        share,
                     });
                 }
                 if g.health_check_enabled && state != State::Initial {
-                    all.push(TargetInService { addr, in_flight });
+                    all.push(TargetInService {
+                        addr,
+                        in_flight,
+                        share: 1.0,
+                    });
                 }
             }
             for t in tg.targets.iter().filter(|t| t.deregistered_at.is_some()) {
@@ -388,6 +417,7 @@ impl<S: Store> LbService<S> {
         self.runtime(|r| {
             r.in_flight.retain(|k, _| keep.contains(k));
             r.next_check.retain(|k, _| keep.contains(k));
+            r.healthy_since.retain(|k, _| keep.contains(k));
         });
         routes
     }

@@ -7,6 +7,7 @@ mod metrics;
 mod proxy;
 mod routes;
 mod seal;
+mod slow_start;
 mod splice;
 mod sticky;
 mod tcp;
@@ -23,6 +24,7 @@ pub use metrics::dimension;
 pub use routes::{
     InFlight, ListenerRoutes, Routes, Stickiness, TargetGroupRoutes, TargetInService,
 };
+pub(crate) use slow_start::share as slow_start_share;
 
 use crate::errors::{LbError, Result};
 use crate::model::ListenerRecord;

@@ -117,12 +117,13 @@ fn negotiated<I>(tls: &tokio_rustls::server::TlsStream<I>) -> Version {
 async fn connection(plane: Arc<DataPlane>, socket: Socket, stream: TcpStream, peer: SocketAddr) {
     match &socket {
         Socket::Listener(arn) => {
+            // A listener not in the routes yet (just created) is answered over HTTP/1.1: 503 until it is.
             let (tls, http2, lb) = match plane.routes().listeners.get(&**arn) {
-                Some(l) => (l.tls.clone(), l.http2, l.load_balancer.clone()),
-                None => return,
+                Some(l) => (l.tls.clone(), l.http2, Some(l.load_balancer.clone())),
+                None => (None, false, None),
             };
             // ActiveConnectionCount of the load balancer whose own socket this is, while the connection lasts.
-            let _open = ConnectionOpen::new(plane.metrics.load_balancer(&lb));
+            let _open = lb.map(|lb| ConnectionOpen::new(plane.metrics.load_balancer(&lb)));
             match tls {
                 Some(config) => {
                     let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);

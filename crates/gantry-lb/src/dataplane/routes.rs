@@ -38,6 +38,8 @@ pub struct TargetInService {
     pub addr: SocketAddr,
     /// Requests and connections in flight to it (least outstanding requests, draining).
     pub in_flight: Arc<AtomicUsize>,
+    /// The share of its turns it takes: below 1 during slow start.
+    pub share: f64,
 }
 
 impl TargetInService {
@@ -118,18 +120,30 @@ impl TargetGroupRoutes {
             return None;
         }
         match self.algorithm.as_str() {
-            "least_outstanding_requests" => self
-                .targets
-                .iter()
-                .min_by_key(|t| t.in_flight.load(Ordering::Relaxed)),
+            // A target in slow start counts as busier than it is.
+            "least_outstanding_requests" => self.targets.iter().min_by(|a, b| {
+                let load = |t: &TargetInService| {
+                    (t.in_flight.load(Ordering::Relaxed) + 1) as f64 / t.share
+                };
+                load(a).total_cmp(&load(b))
+            }),
             "weighted_random" => {
                 use rand::Rng;
                 let i = rand::thread_rng().gen_range(0..self.targets.len());
                 self.targets.get(i)
             }
             _ => {
-                let i = self.next.fetch_add(1, Ordering::Relaxed) % self.targets.len();
-                self.targets.get(i)
+                // A turn that falls on a target in slow start passes to the next one unless the target takes it.
+                let n = self.targets.len();
+                let mut chosen = None;
+                for _ in 0..n {
+                    let t = &self.targets[self.next.fetch_add(1, Ordering::Relaxed) % n];
+                    if t.share >= 1.0 || super::slow_start::takes_turn(t.share, rand::random()) {
+                        return Some(t);
+                    }
+                    chosen.get_or_insert(t);
+                }
+                chosen
             }
         }
     }
@@ -151,9 +165,22 @@ mod tests {
             .map(|p| TargetInService {
                 addr: SocketAddr::from(([127, 0, 0, 1], *p)),
                 in_flight: Arc::default(),
+                share: 1.0,
             })
             .collect();
         TargetGroupRoutes::new("tg".into(), targets, "round_robin".into(), stickiness)
+    }
+
+    #[test]
+    fn a_target_in_slow_start_gets_its_share_of_round_robin_turns() {
+        let mut g = group(&[1, 2], Stickiness::None);
+        g.targets[1].share = 0.25;
+        let to_slow = (0..20_000)
+            .filter(|_| g.pick().unwrap().addr.port() == 2)
+            .count();
+        // Weights 1 and 0.25: a fifth of the requests (a turn it passes goes to the other, and the next pick
+        // starts at it again).
+        assert!((3_600..4_400).contains(&to_slow), "{to_slow}");
     }
 
     #[test]

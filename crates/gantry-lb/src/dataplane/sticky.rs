@@ -170,6 +170,7 @@ mod tests {
         let targets = ports
             .iter()
             .map(|p| TargetInService {
+                share: 1.0,
                 addr: SocketAddr::from(([127, 0, 0, 1], *p)),
                 in_flight: Arc::default(),
             })
