@@ -206,7 +206,11 @@ async fn main() {
     eprintln!("services: {} x {per_service} tasks", a.services);
     let before = created.load(Ordering::Relaxed);
     let start = Instant::now();
-    let _controller = ecs.clone().spawn_service_controller();
+    let _controller =
+        ecs.clone()
+            .spawn_service_controller(gantry_store::lease::Lease::single_server(
+                "ecs/service-controller",
+            ));
     for s in 0..a.services {
         call(
             &ecs,

@@ -37,20 +37,29 @@ impl<S: Store> EcsService<S> {
         Ok(expired.len())
     }
 
-    pub fn spawn_cleanup(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SWEEP_EVERY);
-            loop {
-                tick.tick().await;
-                if let Err(e) = self.forget_stopped_tasks(gantry_model::time::now()).await {
-                    tracing::warn!(error = %e, "forgetting stopped tasks failed");
-                }
-                let now_ms = gantry_model::time::now_millis().max(0) as u64;
-                if let Err(e) = self.prune_events(now_ms).await {
-                    tracing::warn!(error = %e, "pruning old events failed");
-                }
-            }
+    /// Sweeps whenever this server holds `lease`, until the process ends.
+    pub fn spawn_cleanup(
+        self: Arc<Self>,
+        lease: gantry_store::lease::Lease,
+    ) -> tokio::task::JoinHandle<()> {
+        gantry_store::lease::spawn_leased(lease, move || {
+            let svc = self.clone();
+            async move { svc.run_cleanup().await }
         })
+    }
+
+    async fn run_cleanup(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.forget_stopped_tasks(gantry_model::time::now()).await {
+                tracing::warn!(error = %e, "forgetting stopped tasks failed");
+            }
+            let now_ms = gantry_model::time::now_millis().max(0) as u64;
+            if let Err(e) = self.prune_events(now_ms).await {
+                tracing::warn!(error = %e, "pruning old events failed");
+            }
+        }
     }
 }
 

@@ -371,7 +371,11 @@ async fn daemon_service_runs_one_task_per_selected_instance() {
     )
     .await
     .unwrap();
-    let controller = ecs.clone().spawn_service_controller();
+    let controller =
+        ecs.clone()
+            .spawn_service_controller(gantry_store::lease::Lease::single_server(
+                "ecs/service-controller",
+            ));
     let mut on = Vec::new();
     for _ in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

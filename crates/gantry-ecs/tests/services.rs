@@ -411,7 +411,10 @@ mod controller {
     #[tokio::test]
     async fn keeps_the_count_rolls_out_and_rolls_back() {
         let ecs = setup().await;
-        ecs.clone().spawn_service_controller();
+        ecs.clone()
+            .spawn_service_controller(gantry_store::lease::Lease::single_server(
+                "ecs/service-controller",
+            ));
         agent(&ecs).await;
         call(
             &ecs,
@@ -519,7 +522,10 @@ mod controller {
     #[tokio::test]
     async fn a_task_that_exits_soon_after_running_trips_the_circuit_breaker() {
         let ecs = setup().await;
-        ecs.clone().spawn_service_controller();
+        ecs.clone()
+            .spawn_service_controller(gantry_store::lease::Lease::single_server(
+                "ecs/service-controller",
+            ));
         agent(&ecs).await;
         call(
             &ecs,
@@ -564,7 +570,10 @@ mod controller {
     #[tokio::test]
     async fn service_changes_become_events() {
         let ecs = setup().await;
-        ecs.clone().spawn_service_controller();
+        ecs.clone()
+            .spawn_service_controller(gantry_store::lease::Lease::single_server(
+                "ecs/service-controller",
+            ));
         agent(&ecs).await;
         call(
             &ecs,
@@ -670,7 +679,12 @@ mod controller {
             .unwrap();
         let td = json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "img", "memory": 64}]});
         call(&before, "RegisterTaskDefinition", td).await.unwrap();
-        let controller = before.clone().spawn_service_controller();
+        let controller =
+            before
+                .clone()
+                .spawn_service_controller(gantry_store::lease::Lease::single_server(
+                    "ecs/service-controller",
+                ));
         agent(&before).await;
         call(
             &before,
@@ -684,7 +698,11 @@ mod controller {
 
         // The same store, a new server whose agent has not come back yet.
         let after = EcsService::new(store, EcsConfig::default());
-        after.clone().spawn_service_controller();
+        after
+            .clone()
+            .spawn_service_controller(gantry_store::lease::Lease::single_server(
+                "ecs/service-controller",
+            ));
         tokio::time::sleep(Duration::from_millis(2500)).await;
         let listed = call(&after, "ListTasks", json!({"serviceName": "api"}))
             .await

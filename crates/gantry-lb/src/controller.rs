@@ -72,21 +72,27 @@ impl<S: Store> LbService<S> {
         s
     }
 
-    /// Runs the passes until the process ends.
-    pub fn spawn_controller(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// Runs the passes until the process ends. Every server opens the listeners' sockets, probes the targets (as
+    /// each node of an ALB does) and routes; only the holder of `deregistrations` finishes deregistrations, the one
+    /// store write of the pass.
+    pub fn spawn_controller(
+        self: Arc<Self>,
+        deregistrations: gantry_store::lease::Lease,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                self.pass().await;
+                self.pass(deregistrations.is_held()).await;
                 let _ = tokio::time::timeout(PASS, self.data_plane.changed.notified()).await;
             }
         })
     }
 
-    /// One pass; public for tests that step it.
-    pub async fn pass(self: &Arc<Self>) {
+    async fn pass(self: &Arc<Self>, finish_deregistrations: bool) {
         let snap = self.snapshot();
         self.sync_sockets(&snap).await;
-        self.finish_deregistrations(&snap).await;
+        if finish_deregistrations {
+            self.finish_deregistrations(&snap).await;
+        }
         let snap = self.snapshot();
         self.start_probes(&snap);
         self.data_plane.set_routes(self.routes(&snap));

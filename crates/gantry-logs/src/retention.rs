@@ -109,20 +109,29 @@ impl<S: Store> LogsService<S> {
         .await
     }
 
-    /// Runs [`LogsService::enforce_retention`] every [`RETENTION_INTERVAL`] until the task is aborted.
-    pub fn spawn_retention(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RETENTION_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                match self.enforce_retention(now_millis()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(events = n, "deleted expired log events"),
-                    Err(e) => tracing::warn!(error = %e, "log retention pass failed"),
-                }
-            }
+    /// Runs [`LogsService::enforce_retention`] every [`RETENTION_INTERVAL`] whenever this server holds `lease`,
+    /// until the task is aborted.
+    pub fn spawn_retention(
+        self: Arc<Self>,
+        lease: gantry_store::lease::Lease,
+    ) -> tokio::task::JoinHandle<()> {
+        gantry_store::lease::spawn_leased(lease, move || {
+            let svc = self.clone();
+            async move { svc.run_retention().await }
         })
+    }
+
+    async fn run_retention(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.enforce_retention(now_millis()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(events = n, "deleted expired log events"),
+                Err(e) => tracing::warn!(error = %e, "log retention pass failed"),
+            }
+        }
     }
 }
 

@@ -455,7 +455,11 @@ async fn the_spawned_job_runs_on_its_interval() {
         json!({"repositoryName": "web", "lifecyclePolicyText": policy(json!([keep_untagged(1, 1)]))}),
     )
     .await;
-    let job = spawn_lifecycle(ecr.registry.clone(), Duration::from_millis(50));
+    let job = spawn_lifecycle(
+        ecr.registry.clone(),
+        Duration::from_millis(50),
+        gantry_store::lease::Lease::single_server("ecr/lifecycle"),
+    );
     let mut left = 3;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(20)).await;

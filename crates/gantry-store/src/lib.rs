@@ -5,6 +5,7 @@
 
 mod disk;
 mod error;
+pub mod lease;
 mod types;
 mod wal_store;
 mod watch;

@@ -14,6 +14,7 @@ use gantry_aws::{Credentials, Edge, EdgeConfig, JsonService};
 use gantry_ecs::{EcsConfig, EcsService};
 use gantry_logs::LogsService;
 use gantry_model::Scope;
+use gantry_store::lease::Leases;
 use gantry_store::{Store, Txn, WalStore};
 
 use crate::agent_http::{self, AgentAuth, AgentHttp};
@@ -164,10 +165,13 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
             agent_timeout: config.agent_timeout,
         },
     );
-    ecs.clone().spawn_cleanup();
-    ecs.clone().spawn_service_controller();
+    // One server holds every lease; several servers on etcd will share them out (DESIGN.md §6).
+    let leases = gantry_store::lease::SingleServer;
+    ecs.clone().spawn_cleanup(leases.lease("ecs/cleanup"));
+    ecs.clone()
+        .spawn_service_controller(leases.lease("ecs/service-controller"));
     let logs = Arc::new(LogsService::open((*store).clone(), &config.data_dir)?);
-    logs.clone().spawn_retention();
+    logs.clone().spawn_retention(leases.lease("logs/retention"));
     let registry = Arc::new(gantry_registry::Registry::open(
         (*store).clone(),
         &config.data_dir,
@@ -181,11 +185,14 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     gantry_registry::lifecycle::spawn_lifecycle(
         registry.clone(),
         config.registry_lifecycle_interval,
+        leases.lease("ecr/lifecycle"),
     );
     if !config.registry_gc_interval.is_zero() {
-        registry
-            .clone()
-            .spawn_gc(config.registry_gc_interval, config.registry_gc);
+        registry.clone().spawn_gc(
+            config.registry_gc_interval,
+            config.registry_gc,
+            leases.lease("ecr/gc"),
+        );
     }
     let lb = gantry_lb::LbService::new(
         store.clone(),
@@ -197,7 +204,8 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     );
     lb.set_instance_resolver(Arc::new(crate::lb_bridge::InstanceAddresses(ecs.clone())));
     ecs.set_load_balancing(Arc::new(crate::lb_bridge::EcsTargets(lb.clone())));
-    lb.clone().spawn_controller();
+    lb.clone()
+        .spawn_controller(leases.lease("elbv2/deregistrations"));
     let acm = gantry_lb::acm::AcmService::new(lb.clone(), config.data_dir.join("acm"));
     let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone(), ecr.clone(), acm];
     let edge = Edge::new(

@@ -88,24 +88,33 @@ pub(crate) fn is_failure(stop_code: Option<&str>, stopped_reason: Option<&str>) 
 }
 
 impl<S: Store> EcsService<S> {
-    /// Runs the controller until the process ends.
-    pub fn spawn_service_controller(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            loop {
-                let _ = tokio::time::timeout(RESYNC, self.services_changed.notified()).await;
-                // Agents get a whole agent timeout after a (re)start to be heard from again.
-                let judge_unseen = started.elapsed() >= self.config.agent_timeout;
-                for (region, cluster, name) in self.all_services() {
-                    if let Err(e) = self
-                        .reconcile_service(&region, &cluster, &name, judge_unseen)
-                        .await
-                    {
-                        tracing::warn!(service = %name, error = %e, "service reconcile failed");
-                    }
+    /// Runs the controller whenever this server holds `lease`, until the process ends.
+    pub fn spawn_service_controller(
+        self: Arc<Self>,
+        lease: gantry_store::lease::Lease,
+    ) -> tokio::task::JoinHandle<()> {
+        gantry_store::lease::spawn_leased(lease, move || {
+            let svc = self.clone();
+            async move { svc.run_service_controller().await }
+        })
+    }
+
+    async fn run_service_controller(self: Arc<Self>) {
+        let started = std::time::Instant::now();
+        loop {
+            let _ = tokio::time::timeout(RESYNC, self.services_changed.notified()).await;
+            // Agents get a whole agent timeout after a (re)start, or after this server took the lease, to be heard
+            // from again.
+            let judge_unseen = started.elapsed() >= self.config.agent_timeout;
+            for (region, cluster, name) in self.all_services() {
+                if let Err(e) = self
+                    .reconcile_service(&region, &cluster, &name, judge_unseen)
+                    .await
+                {
+                    tracing::warn!(service = %name, error = %e, "service reconcile failed");
                 }
             }
-        })
+        }
     }
 
     /// (region, cluster, name) of every service that is not INACTIVE.

@@ -139,20 +139,25 @@ impl<S: Store> Registry<S> {
         Err(RegistryError::Conflict)
     }
 
-    /// Runs a pass every `interval` (the first one `interval` after the start); failures are logged.
+    /// Runs a pass every `interval` (the first one `interval` after the start) whenever this server holds `lease`;
+    /// failures are logged.
     pub fn spawn_gc(
         self: Arc<Self>,
         interval: Duration,
         options: GcOptions,
+        lease: gantry_store::lease::Lease,
     ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = self.collect_garbage(options).await {
-                    tracing::warn!(error = %e, "registry garbage collection failed");
+        gantry_store::lease::spawn_leased(lease, move || {
+            let registry = self.clone();
+            async move {
+                let mut tick =
+                    tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = registry.collect_garbage(options).await {
+                        tracing::warn!(error = %e, "registry garbage collection failed");
+                    }
                 }
             }
         })

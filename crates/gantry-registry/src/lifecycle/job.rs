@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gantry_store::lease::{spawn_leased, Lease};
 use gantry_store::Store;
 use tokio::task::JoinHandle;
 
@@ -16,18 +17,26 @@ use crate::errors::Result;
 use crate::meta::{now, Meta};
 use crate::Registry;
 
-/// Runs [`run_once`] at once and then every `interval`, for as long as the runtime lives. The first run is at
-/// start so that a server restarted more often than the interval still applies its policies.
-pub fn spawn_lifecycle<S: Store>(registry: Arc<Registry<S>>, interval: Duration) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
-        // After a long run, wait a whole interval again rather than catching up in a burst.
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let expired = run_once(&registry, now()).await;
-            if expired > 0 {
-                tracing::info!(expired, "lifecycle policies expired images");
+/// Runs [`run_once`] whenever this server holds `lease`: at once and then every `interval`, for as long as the
+/// runtime lives. The first run is at start so that a server restarted more often than the interval still applies
+/// its policies.
+pub fn spawn_lifecycle<S: Store>(
+    registry: Arc<Registry<S>>,
+    interval: Duration,
+    lease: Lease,
+) -> JoinHandle<()> {
+    spawn_leased(lease, move || {
+        let registry = registry.clone();
+        async move {
+            let mut ticks = tokio::time::interval(interval);
+            // After a long run, wait a whole interval again rather than catching up in a burst.
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let expired = run_once(&registry, now()).await;
+                if expired > 0 {
+                    tracing::info!(expired, "lifecycle policies expired images");
+                }
             }
         }
     })
