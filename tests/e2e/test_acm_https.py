@@ -1,19 +1,23 @@
 """ACM certificates and HTTPS on the load balancers: certificates imported (made here with openssl) and requested
 (signed by the server's local CA in `<data-dir>/acm/ca.pem`), served by HTTPS listeners with SNI among the default
 and the added ones, the SSL policy's TLS versions, HTTP/2 by ALPN and by prior knowledge, an NLB TLS listener, and
-the errors of both APIs.
+the errors of both APIs, and HTTPS target groups (TLS from the load balancer to targets with self-signed
+certificates).
 """
 
+import http.server
 import socket
 import ssl
 import subprocess
+import threading
 
 import botocore.exceptions
 import pytest
+import requests
 
 from conftest import free_port
 from helpers import unique, wait_for
-from test_elbv2 import Backends, Resources, error_code, forward, wait_healthy
+from test_elbv2 import Backends, Resources, error_code, forward, states, wait_healthy
 
 
 @pytest.fixture
@@ -283,6 +287,74 @@ def test_nlb_tls_listener_decrypts_to_tcp_targets(elb, acm, res, certs, backends
     wait_healthy(elb, tg["TargetGroupArn"], 1)
     ip = own_address(elb, lb)
     wait_for(lambda: curl_https("nlb.example.test", ip, port, pem)[:2] == (200, name), 10, "the TLS listener")
+
+
+class TlsBackend:
+    """An HTTPS server on loopback with a self-signed certificate (as a task serving TLS has): `GET /hostname`
+    answers its name, `GET /headers` the request's headers; it counts the requests it was sent in TLS."""
+
+    def __init__(self, tmp_path, name):
+        cert, key = openssl_cert(tmp_path, name)
+        (tmp_path / "backend.crt").write_bytes(cert)
+        (tmp_path / "backend.key").write_bytes(key)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tmp_path / "backend.crt", tmp_path / "backend.key")
+        backend = self
+        self.requests = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                backend.requests += 1
+                body = {"/hostname": name, "/headers": str(self.headers)}.get(self.path, "ok").encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_https_target_group_speaks_tls_to_its_targets(elb, res, backends, tmp_path):
+    tls = TlsBackend(tmp_path, "tls-backend")
+    try:
+        tg = res.target_group(Protocol="HTTPS", Port=443)
+        assert tg["Protocol"] == "HTTPS" and tg["HealthCheckProtocol"] == "HTTPS"
+        elb.register_targets(TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": "127.0.0.1", "Port": tls.port}])
+        # A target that serves HTTP in clear fails the HTTPS checks of its target group.
+        name, port_b = backends.start()
+        clear = res.target_group(Protocol="HTTPS", Port=443)
+        elb.register_targets(TargetGroupArn=clear["TargetGroupArn"], Targets=[{"Id": "127.0.0.1", "Port": port_b}])
+        lb = res.load_balancer()
+        port = free_port()
+        l = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                                DefaultActions=forward(tg["TargetGroupArn"]))["Listeners"][0]
+        elb.create_rule(ListenerArn=l["ListenerArn"], Priority=1, Actions=forward(clear["TargetGroupArn"]),
+                        Conditions=[{"Field": "path-pattern", "Values": ["/clear/*"]}])
+        wait_healthy(elb, tg["TargetGroupArn"], 1)
+        ip = own_address(elb, lb)
+        assert requests.get(f"http://{ip}:{port}/hostname", timeout=10).text == "tls-backend"
+        headers = requests.get(f"http://{ip}:{port}/headers", timeout=10).text.lower()
+        assert "x-forwarded-proto: http" in headers and "x-forwarded-for: 127.0.0.1" in headers
+        assert tls.requests >= 2
+        wait_for(lambda: states(elb, clear["TargetGroupArn"]) ==
+                 {("127.0.0.1", port_b): ("unhealthy", "Target.FailedHealthChecks")}, 30, "the clear target unhealthy")
+        # Fail-open sends the request there all the same: no TLS, no answer, ALB's 502.
+        assert requests.get(f"http://{ip}:{port}/clear/x", timeout=10).status_code == 502
+    finally:
+        tls.close()
 
 
 def test_https_listener_errors(elb, acm, res, certs, tmp_path):

@@ -7,6 +7,7 @@ itself, and Gantry's shared socket on 127.0.0.1 picks the load balancer by the H
 """
 
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -508,3 +509,23 @@ def test_metrics_count_requests_answers_and_healthy_hosts(gantry, elb, res, back
     assert value("gantry_elb_target_group_unhealthy_host_count", "target_group", tg_dim) == 0
     assert 'gantry_api_requests_total{operation="elasticloadbalancing.CreateLoadBalancer",outcome="ok"}' in text
     assert 'gantry_api_request_duration_seconds_count{operation="elasticloadbalancing.CreateListener"}' in text
+
+    # ActiveConnectionCount: open keep-alive connections, on the shared port (by DNS name) and on the load balancer's
+    # own address, each counted while it stays open.
+    [d] = elb.describe_load_balancers(LoadBalancerArns=[lb["LoadBalancerArn"]])["LoadBalancers"]
+    own = d["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+    opened = []
+    for ip, host in [("127.0.0.1", lb["DNSName"]), ("127.0.0.1", lb["DNSName"]), (own, "anything")]:
+        s = socket.create_connection((ip, port), timeout=10)
+        s.sendall(f"GET /hostname HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        opened.append(s)
+
+    def active():
+        nonlocal text
+        text = requests.get(gantry.url("/metrics"), timeout=10).text
+        return value("gantry_elb_load_balancer_active_connection_count", "load_balancer", lb_dim)
+    wait_for(lambda: active() == 3, 10, "three connections counted")
+    for s in opened:
+        s.close()
+    wait_for(lambda: active() == 0, 10, "closed connections no longer counted")

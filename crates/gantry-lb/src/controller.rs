@@ -396,15 +396,18 @@ impl<S: Store> LbService<S> {
                 .get("load_balancing.algorithm.type")
                 .cloned()
                 .unwrap_or_else(|| "round_robin".into());
-            routes.target_groups.insert(
+            let mut group = TargetGroupRoutes::new(
                 g.target_group_arn.clone(),
-                Arc::new(TargetGroupRoutes::new(
-                    g.target_group_arn.clone(),
-                    targets,
-                    algorithm,
-                    stickiness_of(tg),
-                )),
+                targets,
+                algorithm,
+                stickiness_of(tg),
             );
+            if g.protocol.as_deref() == Some("HTTPS") {
+                group.scheme = "https";
+            }
+            routes
+                .target_groups
+                .insert(g.target_group_arn.clone(), Arc::new(group));
         }
         self.health.retain(|k| keep.contains(k));
         self.data_plane.tls.retain(|f| tls_used.contains(f));

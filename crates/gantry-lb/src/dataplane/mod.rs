@@ -10,6 +10,7 @@ mod seal;
 mod slow_start;
 mod splice;
 mod sticky;
+pub(crate) mod target_tls;
 mod tcp;
 pub(crate) mod tls;
 mod upgrade;

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,8 +13,9 @@ use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, HOST, LOCATION, SET_COOKIE, UPGRADE};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+
+use super::target_tls::TargetConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -22,17 +23,14 @@ use super::{sticky, upgrade, DataPlane, ListenerRoutes, Routes, Socket};
 use crate::model::Action;
 use crate::rules::{self, RequestFacts};
 
-pub type Upstream = Client<HttpConnector, Body>;
+pub type Upstream = Client<TargetConnector, Body>;
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 
 pub fn upstream() -> Upstream {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(10)));
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(256)
-        .build(connector)
+        .build(TargetConnector::new())
 }
 
 /// Accepts connections until the socket is closed (its task aborted).
@@ -202,10 +200,16 @@ async fn serve_http<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // A cleartext connection to a shared port counts in ActiveConnectionCount of the load balancer its first
+    // request names (only the Host header says which it is).
+    let front_open = matches!(socket, Socket::Front(_)).then(|| Arc::new(OnceLock::new()));
     let service = hyper::service::service_fn(move |req| {
         let plane = plane.clone();
         let socket = socket.clone();
-        async move { Ok::<_, Infallible>(handle(&plane, &socket, peer, req).await) }
+        let front_open = front_open.clone();
+        async move {
+            Ok::<_, Infallible>(handle(&plane, &socket, front_open.as_deref(), peer, req).await)
+        }
     });
     let io = TokioIo::new(io);
     // One builder per version, chosen above, rather than hyper-util's auto-detecting one: that one cost about a
@@ -348,6 +352,7 @@ struct FromTarget {
 async fn handle(
     plane: &DataPlane,
     socket: &Socket,
+    front_open: Option<&OnceLock<ConnectionOpen>>,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Body> {
@@ -357,6 +362,9 @@ async fn handle(
         return elb_answer(StatusCode::SERVICE_UNAVAILABLE);
     };
     let lb = plane.metrics.load_balancer(&listener.load_balancer);
+    if let Some(open) = front_open {
+        open.get_or_init(|| ConnectionOpen::new(lb.clone()));
+    }
     lb.requests.fetch_add(1, Ordering::Relaxed);
     let resp = route(plane, &routes, listener, peer, req).await;
     let status = resp.status().as_u16();
@@ -492,7 +500,7 @@ async fn forward(
     let uri = if upgrade.is_some() {
         path.parse()
     } else {
-        format!("http://{}{path}", target.addr).parse()
+        format!("{}://{}{path}", choice.group.scheme, target.addr).parse()
     };
     let Ok(uri) = uri else {
         return elb_answer(StatusCode::BAD_REQUEST);
@@ -538,7 +546,15 @@ async fn forward(
     let addr = target.addr;
     let counted = target.begin();
     let mut resp = if upgrade.is_some() {
-        match upgrade::forward(addr, req, listener.idle_timeout, counted).await {
+        match upgrade::forward(
+            addr,
+            choice.group.scheme,
+            req,
+            listener.idle_timeout,
+            counted,
+        )
+        .await
+        {
             Ok(resp) => {
                 let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
                 let (mut parts, body) = resp.into_parts();
@@ -582,7 +598,9 @@ async fn forward(
             else {
                 break;
             };
-            let Ok(uri) = format!("http://{}{path}", next.addr).parse::<hyper::Uri>() else {
+            let Ok(uri) =
+                format!("{}://{}{path}", choice.group.scheme, next.addr).parse::<hyper::Uri>()
+            else {
                 break;
             };
             tracing::debug!(refused = %tried[tried.len() - 1], error = %e, "target failed before answering; trying another");

@@ -76,6 +76,8 @@ pub struct TargetGroupRoutes {
     pub targets: Vec<TargetInService>,
     pub algorithm: String,
     pub stickiness: Stickiness,
+    /// How the proxy speaks to the targets, from the target group's protocol: `http`, or `https` (TLS).
+    pub scheme: &'static str,
     next: AtomicUsize,
 }
 
@@ -91,6 +93,7 @@ impl TargetGroupRoutes {
             targets,
             algorithm,
             stickiness,
+            scheme: "http",
             next: AtomicUsize::new(0),
         }
     }

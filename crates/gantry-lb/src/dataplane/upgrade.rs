@@ -9,10 +9,10 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONNECTION, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use super::routes::InFlight;
 use super::splice::splice;
+use super::target_tls::TargetConnector;
 
 const CONNECT: Duration = Duration::from_secs(10);
 
@@ -45,17 +45,20 @@ pub fn keep_upgrade_headers(headers: &mut hyper::HeaderMap, upgrade: HeaderValue
 /// their own that holds `counted` until they close.
 pub async fn forward(
     target: std::net::SocketAddr,
+    scheme: &str,
     mut req: Request<Incoming>,
     idle: Duration,
     counted: InFlight,
 ) -> Result<Response<Incoming>, Failed> {
     let client_side = hyper::upgrade::on(&mut req);
-    let stream = match tokio::time::timeout(CONNECT, TcpStream::connect(target)).await {
+    let uri: hyper::Uri = format!("{scheme}://{target}/")
+        .parse()
+        .map_err(|_| Failed::Target)?;
+    let stream = match tokio::time::timeout(CONNECT, TargetConnector::new().connect(uri)).await {
         Ok(Ok(s)) => s,
         Ok(Err(_)) => return Err(Failed::Target),
         Err(_) => return Err(Failed::Timeout),
     };
-    let _ = stream.set_nodelay(true);
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|_| Failed::Target)?;

@@ -1,13 +1,14 @@
 //! One health check of one target: an HTTP GET of the health check path on a new connection (closed after, as
-//! ALB does), or a TCP connect.
+//! ALB does; in TLS for `HTTPS` checks, the target's certificate not validated), or a TCP connect.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::state::Probe;
+use crate::dataplane::target_tls;
 use crate::model::TargetGroup;
 
 #[derive(Debug, Clone)]
@@ -17,6 +18,8 @@ pub struct Check {
     pub path: Option<String>,
     pub matcher: String,
     pub timeout: Duration,
+    /// An `HTTPS` check: the GET goes in TLS.
+    pub tls: bool,
 }
 
 impl Check {
@@ -25,10 +28,8 @@ impl Check {
             Some("traffic-port") | None => target.port(),
             Some(p) => p.parse().unwrap_or(target.port()),
         };
-        let http = matches!(
-            tg.health_check_protocol.as_deref(),
-            Some("HTTP") | Some("HTTPS")
-        );
+        let protocol = tg.health_check_protocol.as_deref();
+        let http = matches!(protocol, Some("HTTP") | Some("HTTPS"));
         Check {
             addr: SocketAddr::new(target.ip(), port),
             path: http.then(|| tg.health_check_path.clone().unwrap_or_else(|| "/".into())),
@@ -38,6 +39,7 @@ impl Check {
                 .and_then(|m| m.http_code.clone())
                 .unwrap_or_else(|| "200".into()),
             timeout: Duration::from_secs(tg.health_check_timeout_seconds.max(1) as u64),
+            tls: protocol == Some("HTTPS"),
         }
     }
 
@@ -49,12 +51,22 @@ impl Check {
     }
 
     async fn exchange(&self) -> Probe {
-        let Ok(mut stream) = TcpStream::connect(self.addr).await else {
+        let Ok(stream) = TcpStream::connect(self.addr).await else {
             return Probe::Failed;
         };
         let Some(path) = &self.path else {
             return Probe::Passed;
         };
+        if !self.tls {
+            return self.get(stream, path).await;
+        }
+        match target_tls::handshake(stream, &self.addr.ip().to_string()).await {
+            Ok(stream) => self.get(stream, path).await,
+            Err(_) => Probe::Failed,
+        }
+    }
+
+    async fn get(&self, mut stream: impl AsyncRead + AsyncWrite + Unpin, path: &str) -> Probe {
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ELB-HealthChecker/2.0\r\nConnection: close\r\n\r\n",
             self.addr
@@ -101,6 +113,7 @@ pub fn code_matches(matcher: &str, code: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn parses_and_matches() {
@@ -130,10 +143,65 @@ mod tests {
             path: Some("/health".into()),
             matcher: "200".into(),
             timeout: Duration::from_secs(2),
+            tls: false,
         };
         assert_eq!(check.run().await, Probe::Passed);
         assert_eq!(check.run().await, Probe::CodeMismatch(500));
         // Nothing listens any more.
+        assert_eq!(check.run().await, Probe::Failed);
+    }
+
+    /// A server that answers each connection in TLS (a self-signed certificate, as tasks have) with `code`.
+    async fn tls_server(codes: &'static [&'static str]) -> SocketAddr {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["task.internal".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for code in codes {
+                let (s, _) = listener.accept().await.unwrap();
+                let Ok(mut s) = acceptor.accept(s).await else {
+                    continue;
+                };
+                let mut buf = [0u8; 512];
+                let _ = s.read(&mut buf).await;
+                let head = format!("HTTP/1.1 {code}\r\nContent-Length: 0\r\n\r\n");
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.shutdown().await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn an_https_check_speaks_tls_and_accepts_a_self_signed_certificate() {
+        let addr = tls_server(&["200 OK", "503 Busy", "200 OK"]).await;
+        let mut check = Check {
+            addr,
+            path: Some("/health".into()),
+            matcher: "200-299".into(),
+            timeout: Duration::from_secs(2),
+            tls: true,
+        };
+        assert_eq!(check.run().await, Probe::Passed);
+        assert_eq!(check.run().await, Probe::CodeMismatch(503));
+        // In clear, a TLS server gives no status line.
+        check.tls = false;
         assert_eq!(check.run().await, Probe::Failed);
     }
 }
