@@ -47,7 +47,7 @@ COMMON_ERRORS = {
 }
 
 JSON_PROTOCOLS = {"json", "rest-json"}
-QUERY_PROTOCOLS = {"query"}
+QUERY_PROTOCOLS = {"query", "ec2"}
 ISO8601 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -108,7 +108,8 @@ def _local(tag):
 
 def _xml_body_problems(operation_model, body):
     """A Query answer: `<{Op}Response xmlns=..><{Op}Result>..</{Op}Result><ResponseMetadata>` whose result
-    elements are exactly the output shape's, with scalars written as the protocol writes them."""
+    elements are exactly the output shape's, with scalars written as the protocol writes them. EC2:
+    `<{Op}Response xmlns=..><requestId>..</requestId>` and the output's elements."""
     try:
         root = ET.fromstring(body)
     except ET.ParseError as e:
@@ -118,8 +119,11 @@ def _xml_body_problems(operation_model, body):
     if _local(root.tag) != f"{name}Response":
         problems.append(f"root element is {_local(root.tag)!r}, expected {name}Response")
     ns = operation_model.service_model.metadata.get("xmlNamespace")
-    if ns and not root.tag.startswith("{" + ns + "}"):
+    # EC2's model names its namespace without the trailing slash its answers carry.
+    if ns and not (root.tag.startswith("{" + ns + "}") or root.tag.startswith("{" + ns + "/}")):
         problems.append(f"root element is not in the namespace {ns}")
+    if protocol_of(operation_model.service_model) == "ec2":
+        return problems + _ec2_body_problems(operation_model, root)
     children = {_local(c.tag): c for c in root}
     if "ResponseMetadata" not in children or children["ResponseMetadata"].find("./*") is None:
         problems.append("no ResponseMetadata/RequestId")
@@ -132,6 +136,19 @@ def _xml_body_problems(operation_model, body):
     if result is None:
         return problems + [f"no {name}Result element"]
     return problems + raw_xml_problems(result, shape, f"{name}Result")
+
+
+def _ec2_body_problems(operation_model, root):
+    first = next(iter(root), None)
+    if first is None or _local(first.tag) != "requestId" or not (first.text or "").strip():
+        return ["EC2 answer does not open with its requestId"]
+    shape = operation_model.output_shape
+    rest = [c for c in root if _local(c.tag) != "requestId"]
+    if shape is None:
+        return [f"operation has no output, got elements {[_local(c.tag) for c in rest]}"] if rest else []
+    holder = ET.Element("result")
+    holder.extend(rest)
+    return raw_xml_problems(holder, shape, operation_model.name)
 
 
 def raw_xml_problems(element, shape, path):
@@ -172,11 +189,22 @@ def raw_xml_problems(element, shape, path):
 
 
 def _xml_error_problems(operation_model, body):
-    """A Query error: `<ErrorResponse><Error><Type>Sender|Receiver</Type><Code>known</Code><Message>`."""
+    """A Query error: `<ErrorResponse><Error><Type>Sender|Receiver</Type><Code>known</Code><Message>`. EC2:
+    `<Response><Errors><Error><Code>..</Code><Message>..</Message></Error></Errors><RequestID>` (EC2's model
+    lists no error codes)."""
     try:
         root = ET.fromstring(body)
     except ET.ParseError as e:
         return [f"error body is not XML: {e}: {body[:200]!r}"]
+    if protocol_of(operation_model.service_model) == "ec2":
+        error = root.find("./Errors/Error")
+        if _local(root.tag) != "Response" or error is None:
+            return [f"EC2 error is not <Response><Errors><Error>: {body[:200]!r}"]
+        fields = {_local(c.tag): (c.text or "") for c in error}
+        problems = [f"EC2 error has no {f}" for f in ("Code", "Message") if not fields.get(f)]
+        if root.find("./RequestID") is None:
+            problems.append("EC2 error has no RequestID")
+        return problems
     if _local(root.tag) != "ErrorResponse":
         return [f"error root element is {_local(root.tag)!r}, expected ErrorResponse"]
     error = next((c for c in root if _local(c.tag) == "Error"), None)

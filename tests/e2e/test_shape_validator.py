@@ -149,3 +149,47 @@ def test_bad_query_answers_are_caught():
     op = ELB.operation_model("DescribeLoadBalancers")
     assert any("not XML" in p for p in response_problems(op, 200, XML_HEADERS, b"{}", {}))
     assert any("RequestId" in p for p in response_problems(op, 200, {}, answer("DescribeLoadBalancers", "").encode(), {}))
+
+
+# --- the EC2 protocol -------------------------------------------------------------------------------------------
+
+EC2 = botocore.session.get_session().get_service_model("ec2")
+EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+
+def ec2_problems(operation, body, status=200):
+    op = EC2.operation_model(operation)
+    raw = body.encode()
+    parsed = create_parser("ec2").parse(
+        {"status_code": status, "headers": XML_HEADERS, "body": raw}, op.output_shape if status < 300 else None
+    )
+    return response_problems(op, status, XML_HEADERS, raw, parsed)
+
+
+def ec2_answer(op, members, request_id="<requestId>x</requestId>"):
+    return f'<{op}Response xmlns="{EC2_NS}">{request_id}{members}</{op}Response>'
+
+
+def test_good_ec2_answers_pass():
+    vpcs = "<vpcSet><item><vpcId>vpc-1</vpcId><isDefault>true</isDefault><tagSet/></item></vpcSet>"
+    assert ec2_problems("DescribeVpcs", ec2_answer("DescribeVpcs", vpcs)) == []
+    assert ec2_problems("DeleteVpc", ec2_answer("DeleteVpc", "")) == []
+    error = "<Response><Errors><Error><Code>InvalidVpcID.NotFound</Code><Message>m</Message></Error></Errors>" \
+            "<RequestID>x</RequestID></Response>"
+    assert ec2_problems("DescribeVpcs", error, status=400) == []
+
+
+def test_bad_ec2_answers_are_caught():
+    assert any("unknown" in p for p in ec2_problems(
+        "DescribeVpcs", ec2_answer("DescribeVpcs", "<vpcSet><item><VpcId>vpc-1</VpcId></item></vpcSet>")))
+    assert any("list item" in p for p in ec2_problems(
+        "DescribeVpcs", ec2_answer("DescribeVpcs", "<vpcSet><member><vpcId>v</vpcId></member></vpcSet>")))
+    assert any("boolean" in p for p in ec2_problems(
+        "DescribeVpcs", ec2_answer("DescribeVpcs", "<vpcSet><item><isDefault>1</isDefault></item></vpcSet>")))
+    assert any("requestId" in p for p in ec2_problems("DeleteVpc", ec2_answer("DeleteVpc", "", request_id="")))
+    assert any("no output" in p for p in ec2_problems("DeleteVpc", ec2_answer("DeleteVpc", "<return>true</return>")))
+    assert any("Errors" in p for p in ec2_problems("DescribeVpcs", (
+        f'<ErrorResponse xmlns="{EC2_NS}"><Error><Type>Sender</Type><Code>X</Code><Message>m</Message></Error>'
+        "<RequestId>x</RequestId></ErrorResponse>"), status=400))
+    assert any("Message" in p for p in ec2_problems("DescribeVpcs", (
+        "<Response><Errors><Error><Code>X</Code></Error></Errors><RequestID>x</RequestID></Response>"), status=400))

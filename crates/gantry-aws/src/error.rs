@@ -25,6 +25,17 @@ impl AwsError {
         }
     }
 
+    /// An error with a status given by its number (for crates that do not depend on `http`); an invalid number is a
+    /// 500.
+    pub fn with_status(
+        status: u16,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> AwsError {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        AwsError::new(status, code, message)
+    }
+
     /// A 400 with the given code: the usual client error.
     pub fn client(code: impl Into<String>, message: impl Into<String>) -> AwsError {
         AwsError::new(StatusCode::BAD_REQUEST, code, message)

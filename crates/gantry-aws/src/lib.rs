@@ -15,5 +15,5 @@ pub use edge::{Edge, EdgeConfig, JsonService, RequestContext, ServiceFuture, MAX
 pub use error::AwsError;
 pub use json::{parse_input, required, ResponseExt};
 pub use pagination::{paginate, Page};
-pub use query::{parse_form, FormError, Params, QueryService};
+pub use query::{parse_form, FormError, Params, QueryService, XmlStyle};
 pub use sigv4::{sign_request_headers, verify, Credentials, SigV4Error, VerifiedRequest};

@@ -37,6 +37,8 @@ pub enum ServerError {
     Registry(#[from] gantry_registry::RegistryError),
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("cannot make the default VPC: {0}")]
+    DefaultVpc(String),
     #[error("cannot read or create the agent join token in {0}: {1}")]
     AgentToken(String, std::io::Error),
 }
@@ -46,6 +48,9 @@ struct Admin {
     store: Arc<WalStore>,
     logs: Arc<LogsService<WalStore>>,
     ecs: Arc<EcsService<WalStore>>,
+    /// Remakes the default VPC after a reset, as a fresh server has one.
+    vpc: Arc<gantry_vpc::VpcService<WalStore>>,
+    region: String,
     embedded: Option<Arc<Embedded>>,
     enabled: bool,
 }
@@ -76,7 +81,14 @@ async fn reset(State(admin): State<Admin>) -> Response {
     }
     let started = std::time::Instant::now();
     let wiped = match admin.store.txn(Txn::new().delete_prefix("/")).await {
-        Ok(_) => admin.logs.reset_events().await.map_err(|e| e.to_string()),
+        Ok(_) => match admin.logs.reset_events().await {
+            Ok(()) => admin
+                .vpc
+                .ensure_default_vpc(&admin.region)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
         Err(e) => Err(e.to_string()),
     };
     // The host stays registered, as on a fresh server: the answer comes once the default cluster is back.
@@ -207,6 +219,10 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     lb.clone()
         .spawn_controller(leases.lease("elbv2/deregistrations"));
     let acm = gantry_lb::acm::AcmService::new(lb.clone(), config.data_dir.join("acm"));
+    let vpc = gantry_vpc::VpcService::new(store.clone(), config.account.clone());
+    vpc.ensure_default_vpc(&config.region)
+        .await
+        .map_err(|e| ServerError::DefaultVpc(e.to_string()))?;
     let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone(), ecr.clone(), acm];
     let edge = Edge::new(
         EdgeConfig {
@@ -215,7 +231,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         },
         services,
     )
-    .with_query_services(vec![lb.clone()]);
+    .with_query_services(vec![lb.clone(), vpc.clone()]);
     let scope = Scope::new(config.region.clone(), config.account.clone());
     let adapter = |embedded_agent: bool| {
         Arc::new(Embedded::new(
@@ -240,6 +256,8 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         store: store.clone(),
         logs: logs.clone(),
         ecs: ecs.clone(),
+        vpc: vpc.clone(),
+        region: config.region.clone(),
         enabled: config.enable_admin,
     };
     let metrics = {

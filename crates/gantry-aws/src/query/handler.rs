@@ -7,19 +7,24 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 
 use super::form::parse_form;
-use super::xml::{error_document, success_document};
+use super::xml::{error_document, success_document, XmlStyle};
 use super::Params;
 use crate::edge::{authenticate, call_guarded, read_body, respond, Edge, Protocol};
 use crate::AwsError;
 
 const CONTENT_TYPE: &str = "text/xml";
 
-fn render_error(err: &AwsError, namespace: Option<&str>, request_id: &str) -> Response {
+fn render_error(
+    style: XmlStyle,
+    err: &AwsError,
+    namespace: Option<&str>,
+    request_id: &str,
+) -> Response {
     respond(
         err.status,
         CONTENT_TYPE,
         request_id,
-        error_document(err, namespace, request_id),
+        error_document(style, err, namespace, request_id),
     )
 }
 
@@ -37,21 +42,22 @@ fn request_params(parts: &Parts, body: &[u8]) -> Result<Params, AwsError> {
 pub(crate) async fn handle(edge: &Edge, parts: Parts, body: Body, id: String) -> Response {
     let body = match read_body(body).await {
         Ok(b) => b,
-        Err(e) => return render_error(&e, None, &id),
+        Err(e) => return render_error(XmlStyle::Query, &e, None, &id),
     };
     let (ctx, signing_name) = match authenticate(edge, &parts, &body, &id, Protocol::Query) {
         Ok(v) => v,
-        Err(e) => return render_error(&e, None, &id),
+        Err(e) => return render_error(XmlStyle::Query, &e, None, &id),
     };
     let Some(service) = edge.query_service(&signing_name).cloned() else {
         let e = AwsError::client(
             "InvalidAction",
             format!("Gantry does not serve {signing_name} in the Query protocol"),
         );
-        return render_error(&e, None, &id);
+        return render_error(XmlStyle::Query, &e, None, &id);
     };
     let namespace = service.xml_namespace();
-    let fail = |e: AwsError| render_error(&e, Some(namespace), &id);
+    let style = service.xml_style();
+    let fail = |e: AwsError| render_error(style, &e, Some(namespace), &id);
     let params = match request_params(&parts, &body) {
         Ok(p) => p,
         Err(e) => return fail(e),
@@ -72,7 +78,7 @@ pub(crate) async fn handle(edge: &Edge, parts: Parts, body: Body, id: String) ->
             StatusCode::OK,
             CONTENT_TYPE,
             &id,
-            success_document(&action, namespace, &value, &id),
+            success_document(style, &action, namespace, &value, &id),
         ),
         Err(e) => fail(e),
     }

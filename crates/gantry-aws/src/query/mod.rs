@@ -12,6 +12,7 @@ mod xml;
 
 pub use form::{parse_form, FormError};
 pub use params::Params;
+pub use xml::XmlStyle;
 
 pub(crate) use form::has_param;
 pub(crate) use handler::handle;
@@ -25,6 +26,11 @@ pub trait QueryService: Send + Sync + 'static {
 
     /// The `xmlNamespace` of the botocore model, e.g. `http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/`.
     fn xml_namespace(&self) -> &'static str;
+
+    /// How its answers and errors are written: the Query protocol's way unless the service speaks `ec2`.
+    fn xml_style(&self) -> XmlStyle {
+        XmlStyle::Query
+    }
 
     /// Handles one action. The Ok value is a JSON object whose members are the members of `{Action}Result`, with
     /// wire (PascalCase) names; arrays become `<member>` lists; nulls are omitted; numbers and bools are written

@@ -1,5 +1,6 @@
 //! The XML of Query responses, written by hand: a JSON value becomes elements (objects their members, arrays
-//! `<member>` lists, scalars text, nulls nothing), and the success and error documents wrap it.
+//! `<member>` lists (EC2: `<item>`), scalars text, nulls nothing), and the success and error documents wrap it, in
+//! the Query protocol's form or EC2's.
 
 use serde_json::Value;
 
@@ -33,8 +34,32 @@ fn is_name(name: &str) -> bool {
         && chars.all(|c| start(c) || c.is_ascii_digit() || c == '-' || c == '.')
 }
 
+/// How a service's answers are written: the Query protocol's documents, or EC2's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XmlStyle {
+    /// `<{Action}Result>` inside the response, lists of `<member>`, `<ErrorResponse>` errors.
+    Query,
+    /// The members straight inside the response after `<requestId>`, lists of `<item>`, `<Response><Errors>`
+    /// errors (the `ec2` protocol).
+    Ec2,
+}
+
+impl XmlStyle {
+    fn list_item(self) -> &'static str {
+        match self {
+            XmlStyle::Query => "member",
+            XmlStyle::Ec2 => "item",
+        }
+    }
+}
+
 /// Appends `<name>content</name>` for `value`; nothing for null; `<name/>` when the content is empty.
 pub fn write_element(out: &mut String, name: &str, value: &Value) {
+    write_element_as(out, name, value, XmlStyle::Query.list_item())
+}
+
+/// [`write_element`] with lists of `<item>` elements.
+fn write_element_as(out: &mut String, name: &str, value: &Value, item: &str) {
     if value.is_null() {
         return;
     }
@@ -50,7 +75,7 @@ pub fn write_element(out: &mut String, name: &str, value: &Value) {
     out.push_str(name);
     out.push('>');
     let content = out.len();
-    write_content(out, value);
+    write_content(out, value, item);
     if out.len() == content {
         out.truncate(start);
         out.push('<');
@@ -63,15 +88,19 @@ pub fn write_element(out: &mut String, name: &str, value: &Value) {
     }
 }
 
-fn write_content(out: &mut String, value: &Value) {
+fn write_content(out: &mut String, value: &Value, item: &str) {
     match value {
         Value::Null => {}
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&n.to_string()),
         Value::String(s) => escape_into(out, s),
-        // botocore reads the children of a list element whatever their name; AWS names them `member`.
-        Value::Array(items) => items.iter().for_each(|v| write_element(out, "member", v)),
-        Value::Object(members) => members.iter().for_each(|(k, v)| write_element(out, k, v)),
+        // botocore reads the children of a list element whatever their name; AWS names them `member` (`item`).
+        Value::Array(items) => items
+            .iter()
+            .for_each(|v| write_element_as(out, item, v, item)),
+        Value::Object(members) => members
+            .iter()
+            .for_each(|(k, v)| write_element_as(out, k, v, item)),
     }
 }
 
@@ -87,11 +116,28 @@ fn open_root(out: &mut String, name: &str, namespace: Option<&str>) {
 }
 
 /// `<{Action}Response xmlns=..><{Action}Result>..</{Action}Result><ResponseMetadata>..`. A null result writes no
-/// Result element, as AWS answers an operation without an output shape.
-pub fn success_document(action: &str, namespace: &str, result: &Value, request_id: &str) -> String {
+/// Result element, as AWS answers an operation without an output shape. EC2:
+/// `<{Action}Response xmlns=..><requestId>..</requestId>..members..`.
+pub fn success_document(
+    style: XmlStyle,
+    action: &str,
+    namespace: &str,
+    result: &Value,
+    request_id: &str,
+) -> String {
     let mut out = String::with_capacity(256);
     let root = format!("{action}Response");
     open_root(&mut out, &root, Some(namespace));
+    if style == XmlStyle::Ec2 {
+        out.push_str("<requestId>");
+        escape_into(&mut out, request_id);
+        out.push_str("</requestId>");
+        write_content(&mut out, result, style.list_item());
+        out.push_str("</");
+        out.push_str(&root);
+        out.push('>');
+        return out;
+    }
     write_element(&mut out, &format!("{action}Result"), result);
     out.push_str("<ResponseMetadata><RequestId>");
     escape_into(&mut out, request_id);
@@ -102,9 +148,25 @@ pub fn success_document(action: &str, namespace: &str, result: &Value, request_i
 }
 
 /// `<ErrorResponse><Error><Type>Sender|Receiver</Type><Code>..</Code><Message>..</Message></Error><RequestId>..`.
-/// The namespace is the service's, when the error happened after the service was known.
-pub fn error_document(err: &AwsError, namespace: Option<&str>, request_id: &str) -> String {
+/// The namespace is the service's, when the error happened after the service was known. EC2:
+/// `<Response><Errors><Error><Code>..</Code><Message>..</Message></Error></Errors><RequestID>..`.
+pub fn error_document(
+    style: XmlStyle,
+    err: &AwsError,
+    namespace: Option<&str>,
+    request_id: &str,
+) -> String {
     let mut out = String::with_capacity(256);
+    if style == XmlStyle::Ec2 {
+        out.push_str("<Response><Errors><Error><Code>");
+        escape_into(&mut out, &err.code);
+        out.push_str("</Code><Message>");
+        escape_into(&mut out, &err.message);
+        out.push_str("</Message></Error></Errors><RequestID>");
+        escape_into(&mut out, request_id);
+        out.push_str("</RequestID></Response>");
+        return out;
+    }
     open_root(&mut out, "ErrorResponse", namespace);
     out.push_str("<Error><Type>");
     out.push_str(if err.status.is_server_error() {
@@ -194,18 +256,24 @@ mod tests {
     #[test]
     fn wraps_results_and_errors_in_their_documents() {
         assert_eq!(
-            success_document("AddTags", "http://ns/", &json!({}), "rid"),
+            success_document(XmlStyle::Query, "AddTags", "http://ns/", &json!({}), "rid"),
             "<AddTagsResponse xmlns=\"http://ns/\"><AddTagsResult/>\
              <ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata></AddTagsResponse>"
         );
         assert_eq!(
-            success_document("DeleteUser", "http://ns/", &Value::Null, "rid"),
+            success_document(
+                XmlStyle::Query,
+                "DeleteUser",
+                "http://ns/",
+                &Value::Null,
+                "rid"
+            ),
             "<DeleteUserResponse xmlns=\"http://ns/\">\
              <ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata></DeleteUserResponse>"
         );
         let err = AwsError::client("ValidationError", "Value 'a&b' is bad");
         assert_eq!(
-            error_document(&err, Some("http://ns/"), "rid"),
+            error_document(XmlStyle::Query, &err, Some("http://ns/"), "rid"),
             "<ErrorResponse xmlns=\"http://ns/\"><Error><Type>Sender</Type><Code>ValidationError</Code>\
              <Message>Value &apos;a&amp;b&apos; is bad</Message></Error><RequestId>rid</RequestId></ErrorResponse>"
         );
@@ -215,9 +283,30 @@ mod tests {
             "busy",
         );
         assert_eq!(
-            error_document(&err, None, "rid"),
+            error_document(XmlStyle::Query, &err, None, "rid"),
             "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>\
              <Message>busy</Message></Error><RequestId>rid</RequestId></ErrorResponse>"
+        );
+    }
+
+    #[test]
+    fn writes_ec2_documents() {
+        let value = json!({"vpcSet": [{"vpcId": "vpc-1", "tagSet": []}], "nextToken": null});
+        assert_eq!(
+            success_document(XmlStyle::Ec2, "DescribeVpcs", "http://ec2/", &value, "rid"),
+            "<DescribeVpcsResponse xmlns=\"http://ec2/\"><requestId>rid</requestId>\
+             <vpcSet><item><tagSet/><vpcId>vpc-1</vpcId></item></vpcSet></DescribeVpcsResponse>"
+        );
+        assert_eq!(
+            success_document(XmlStyle::Ec2, "DeleteVpc", "http://ec2/", &Value::Null, "rid"),
+            "<DeleteVpcResponse xmlns=\"http://ec2/\"><requestId>rid</requestId></DeleteVpcResponse>"
+        );
+        let err = AwsError::client("InvalidVpcID.NotFound", "The vpc ID 'vpc-x' does not exist");
+        assert_eq!(
+            error_document(XmlStyle::Ec2, &err, Some("http://ec2/"), "rid"),
+            "<Response><Errors><Error><Code>InvalidVpcID.NotFound</Code>\
+             <Message>The vpc ID &apos;vpc-x&apos; does not exist</Message></Error></Errors>\
+             <RequestID>rid</RequestID></Response>"
         );
     }
 }
