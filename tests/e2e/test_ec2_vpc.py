@@ -194,3 +194,20 @@ def test_tags_on_vpc_resources(ec2, vpc):
         "InvalidParameterValue"
     assert error_code(ec2.create_tags, Resources=[subnet],
                       Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)]) == "TagLimitExceeded"
+
+
+def test_vpc_state_survives_kill_9_and_the_default_vpc_is_made_once(gantry, ec2, vpc):
+    [default] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    group = ec2.create_security_group(GroupName="kept", Description="kept", VpcId=vpc["VpcId"])["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0")
+    subnet = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.7.0/24")["Subnet"]["SubnetId"]
+
+    gantry.kill9()
+    gantry.start()
+
+    assert [v["VpcId"] for v in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]] == \
+        [default["VpcId"]]
+    [g] = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"]
+    assert [(p["IpProtocol"], p["FromPort"], p["IpRanges"]) for p in g["IpPermissions"]] == \
+        [("tcp", 443, [{"CidrIp": "0.0.0.0/0"}])]
+    assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["CidrBlock"] == "10.0.7.0/24"

@@ -11,6 +11,7 @@ mod clusters;
 mod container_instances;
 mod error;
 mod events;
+pub mod fargate;
 mod index;
 mod keyed_lock;
 mod keys;

@@ -40,6 +40,9 @@ pub enum VpcError {
     InvalidAvailabilityZone(String, String),
     #[error("The ID '{0}' is not valid")]
     InvalidId(String),
+    /// ECS's placement reason when a task's subnet has no address left.
+    #[error("There are not enough free addresses in subnet '{0}' to satisfy the requested number of instances.")]
+    InsufficientFreeAddresses(String),
     #[error("The maximum number of Tags for a resource has been reached.")]
     TagLimitExceeded,
     #[error("Request would have succeeded, but DryRun flag is set.")]
@@ -71,6 +74,7 @@ impl From<VpcError> for AwsError {
             VpcError::InvalidAvailabilityZone(..) => "InvalidParameterValue",
             VpcError::InvalidId(_) => "InvalidID",
             VpcError::TagLimitExceeded => "TagLimitExceeded",
+            VpcError::InsufficientFreeAddresses(_) => "InsufficientFreeAddressesInSubnet",
             // EC2 answers a dry run that would have succeeded with a 412.
             VpcError::DryRun => {
                 return AwsError::with_status(412, "DryRunOperation", e.to_string())

@@ -114,6 +114,17 @@ pub(crate) fn default_group(vpc_id: &str) -> SecurityGroupRecord {
     }
 }
 
+/// The writes of a new VPC and of its default security group.
+fn with_default_group(region: &str, vpc: &VpcRecord) -> Txn {
+    let group = default_group(&vpc.vpc_id);
+    Txn::new()
+        .put(format!("{}{}", keys::vpcs(region), vpc.vpc_id), encode(vpc))
+        .put(
+            format!("{}{}", keys::security_groups(region), group.group_id),
+            encode(&group),
+        )
+}
+
 pub(crate) async fn create_default<S: Store>(svc: &VpcService<S>, region: &str) -> Result<()> {
     let vpc = VpcRecord {
         vpc_id: new_id("vpc"),
@@ -122,16 +133,7 @@ pub(crate) async fn create_default<S: Store>(svc: &VpcService<S>, region: &str) 
         instance_tenancy: "default".into(),
         tags: vec![],
     };
-    let group = default_group(&vpc.vpc_id);
-    let mut txn = Txn::new()
-        .put(
-            format!("{}{}", keys::vpcs(region), vpc.vpc_id),
-            encode(&vpc),
-        )
-        .put(
-            format!("{}{}", keys::security_groups(region), group.group_id),
-            encode(&group),
-        );
+    let mut txn = with_default_group(region, &vpc);
     for (cidr, zone) in DEFAULT_SUBNETS.iter().zip(super::zones::zone_names(region)) {
         let s = SubnetRecord {
             subnet_id: new_id("subnet"),
@@ -188,19 +190,7 @@ pub async fn create<S: Store>(
         instance_tenancy: tenancy,
         tags,
     };
-    let group = default_group(&vpc.vpc_id);
-    svc.commit(
-        Txn::new()
-            .put(
-                format!("{}{}", keys::vpcs(region), vpc.vpc_id),
-                encode(&vpc),
-            )
-            .put(
-                format!("{}{}", keys::security_groups(region), group.group_id),
-                encode(&group),
-            ),
-    )
-    .await?;
+    svc.commit(with_default_group(region, &vpc)).await?;
     Ok(json!({"vpc": render(&vpc, &svc.account)}))
 }
 
