@@ -58,6 +58,9 @@ def remove_task_containers(data_dir):
         ids = docker("ps", "-aq", "--filter", f"label=gantry.instance={arn}").stdout.split()
         if ids:
             docker("rm", "-f", "-v", *ids, check=False)
+    # The subnets' host networks with nothing left on them (the engine refuses the others).
+    for name in docker("network", "ls", "-q", "--filter", "label=gantry.subnet").stdout.split():
+        docker("network", "rm", name, check=False)
 
 
 def free_port():

@@ -134,6 +134,39 @@ def test_a_running_container_is_adopted_not_restarted(gantry, ecs, started):
     assert all(c.get("exitCode") is not None for c in stopped["containers"]), stopped
 
 
+def test_an_awsvpc_task_keeps_its_address_and_pause_container_across_a_kill9(gantry, ecs, started):
+    ec2 = make_client("ec2", gantry.endpoint)
+    subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]["SubnetId"]
+    td = ecs.register_task_definition(family=unique("restart-vpc"), networkMode="awsvpc", containerDefinitions=[
+        container("web", command=["serve"], portMappings=[{"containerPort": 8080}])])["taskDefinition"]
+    arn = run(ecs, td["taskDefinitionArn"], networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet]}})[0][
+        "taskArn"]
+    started.append(arn)
+    before = wait_status(ecs, arn, "RUNNING")
+    ids = sorted(c["Id"] for c in task_containers(arn))
+    assert len(ids) == 2  # the task's container and its pause container
+    interfaces = ec2.describe_network_interfaces()["NetworkInterfaces"]
+
+    crash(gantry)
+
+    wait_for(lambda: agent_connected(ecs), 30, "the agent to connect again")
+    time.sleep(2)
+    after = describe(ecs, arn)
+    assert after["lastStatus"] == "RUNNING" and after["attachments"] == before["attachments"]
+    assert sorted(c["Id"] for c in task_containers(arn)) == ids, "nothing made twice"
+    assert all(c["State"]["Running"] and c["RestartCount"] == 0 for c in task_containers(arn))
+    assert ec2.describe_network_interfaces()["NetworkInterfaces"] == interfaces
+    address = next(d["value"] for d in after["attachments"][0]["details"] if d["name"] == "privateIPv4Address")
+    import requests
+    assert requests.get(f"http://{address}:8080/hostname", timeout=5).status_code == 200
+
+    ecs.stop_task(task=arn)
+    wait_status(ecs, arn, "STOPPED")
+    wait_for(lambda: ec2.describe_network_interfaces()["NetworkInterfaces"] == [], 30, "the ENI to go")
+    wait_for(lambda: docker("network", "ls", "-q", "--filter", "label=gantry.subnet").stdout.split() == [], 30,
+             "the subnet's host network to go")
+
+
 def test_an_exit_while_the_server_is_down_is_reported_after_the_start(gantry, ecs, started):
     td = register(ecs, container("job", command=["exit", "3", "--after-ms", "3000"]))
     arn = run(ecs, td["taskDefinitionArn"])[0]["taskArn"]

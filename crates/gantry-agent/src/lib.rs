@@ -29,6 +29,7 @@ pub mod deps;
 pub mod health;
 pub mod http_client;
 pub mod logs;
+pub mod pause;
 mod reconcile;
 pub mod runtime;
 pub mod state_file;

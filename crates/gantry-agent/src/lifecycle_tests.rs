@@ -891,3 +891,120 @@ async fn deregistration_ends_the_agent() {
     assert_eq!(api.registrations()[0].cpu, 2048);
     assert_eq!(api.registrations()[0].memory, 4096);
 }
+
+fn awsvpc_task(id: &str) -> TaskSpec {
+    let mut t = task(id, vec![container("app"), container("side")]);
+    t.network_mode = "awsvpc".into();
+    t.network = Some(gantry_model::ecs::TaskNetwork {
+        attachment_id: "att-1".into(),
+        network_interface_id: "eni-1".into(),
+        subnet_id: "subnet-0123456789abcdef0".into(),
+        vpc_id: "vpc-1".into(),
+        subnet_cidr: "172.31.0.0/20".into(),
+        private_ipv4_address: "172.31.0.9".into(),
+        mac_address: "0e:00:00:00:00:01".into(),
+        private_dns_name: "ip-172-31-0-9.ec2.internal".into(),
+        security_groups: vec!["sg-1".into()],
+    });
+    t
+}
+
+#[tokio::test]
+async fn an_awsvpc_task_runs_in_its_pause_container_namespace_and_adopts_it_after_a_restart() {
+    let (api, runtime, dir) = setup();
+    let t = awsvpc_task("v1");
+    api.set_tasks(vec![t.clone()]);
+    let agent = start_agent(&api, &runtime, &dir);
+    assert!(
+        api.wait_for_status(&t.task_arn, status::RUNNING, WAIT)
+            .await
+    );
+    let calls = runtime.calls();
+    let pause = crate::pause::PAUSE_CONTAINER_NAME;
+    // The image is made, not pulled; the network and the pause container come before the task's containers.
+    assert!(
+        position(&calls, &format!("import {}", crate::pause::PAUSE_IMAGE))
+            < position(&calls, &format!("create {pause}"))
+    );
+    assert!(
+        position(&calls, "ensure network gantry-subnet-0123456789abcdef0")
+            < position(&calls, &format!("create {pause}"))
+    );
+    assert!(position(&calls, &format!("start {pause}")) < position(&calls, "create app"));
+    let live = runtime.live_containers();
+    let pause_name = live
+        .iter()
+        .find(|c| c.ecs_name() == pause)
+        .map(|c| c.spec.name.clone())
+        .unwrap();
+    for c in live.iter().filter(|c| c.ecs_name() != pause) {
+        let mode = c
+            .spec
+            .config
+            .host_config
+            .as_ref()
+            .and_then(|h| h.network_mode.clone());
+        assert_eq!(mode, Some(format!("container:{pause_name}")));
+    }
+    assert_eq!(runtime.networks()[0].gateway, "172.31.0.1");
+
+    // A restarted agent adopts the pause container with the rest.
+    agent.stop().await;
+    let calls_before = runtime.calls().len();
+    let reports_before = api.reports().len();
+    let agent = start_agent(&api, &runtime, &dir);
+    assert!(
+        api.wait_for(WAIT, |api| api.reports().len() > reports_before)
+            .await
+    );
+    let new_calls = runtime.calls()[calls_before..].to_vec();
+    assert!(new_calls.is_empty(), "nothing made twice: {new_calls:?}");
+
+    // Stopping: the task's containers, then the pause container (at once: it ignores SIGTERM), then its network.
+    api.stop_task(&t.task_arn, stop_code::USER_INITIATED, "bye");
+    assert!(
+        api.wait_for_status(&t.task_arn, status::STOPPED, WAIT)
+            .await
+    );
+    assert!(
+        api.wait_for(WAIT, |_| runtime.networks().is_empty()).await,
+        "the network is removed with its last task"
+    );
+    let calls = runtime.calls();
+    assert!(position(&calls, "stop app") < position(&calls, &format!("stop {pause}")));
+    let stopped_pause = runtime
+        .containers()
+        .into_iter()
+        .find(|c| c.ecs_name() == pause)
+        .unwrap();
+    assert_eq!(stopped_pause.stops, vec![Some(Duration::ZERO)]);
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_network_the_engine_refuses_fails_the_task_with_a_resource_error() {
+    let (api, runtime, dir) = setup();
+    let mut t = awsvpc_task("v2");
+    if let Some(n) = t.network.as_mut() {
+        n.subnet_cidr = "not-a-cidr".into();
+    }
+    api.set_tasks(vec![t.clone()]);
+    let agent = start_agent(&api, &runtime, &dir);
+    assert!(
+        api.wait_for_status(&t.task_arn, status::STOPPED, WAIT)
+            .await
+    );
+    let stopped = api.stopped_report(&t.task_arn).unwrap();
+    assert_eq!(
+        stopped.stop_code.as_deref(),
+        Some(stop_code::TASK_FAILED_TO_START)
+    );
+    assert!(
+        stopped
+            .stopped_reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("ResourceInitializationError:")),
+        "{stopped:?}"
+    );
+    agent.stop().await;
+}

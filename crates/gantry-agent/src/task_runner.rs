@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use gantry_model::agent::{AgentApi, ContainerStateChange, TaskSpec, TaskStateChange};
-use gantry_model::ecs::{status, stop_code, ContainerDefinition, NetworkBinding};
+use gantry_model::ecs::{status, stop_code, ContainerDefinition, NetworkBinding, TaskNetwork};
 use gantry_model::time::now;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -20,6 +20,7 @@ use crate::config::AgentConfig;
 use crate::deps::{self, Observed, Resolution};
 use crate::health::{self, Member};
 use crate::logs;
+use crate::pause::{self, PAUSE_COMMAND, PAUSE_CONTAINER_NAME, PAUSE_IMAGE};
 use crate::runtime::{ContainerInfo, ContainerState, ContainerStatus, Runtime, RuntimeError};
 use crate::translate::{self, Context, VolumePlan, LABEL_CONTAINER_NAME};
 
@@ -167,6 +168,8 @@ struct TaskRunner<A, R> {
     /// Containers labelled with the task that match none of its definitions.
     strays: Vec<String>,
     volumes: BTreeMap<String, VolumePlan>,
+    /// An awsvpc task's pause container: its Docker name and id once made (or adopted).
+    pause: Option<(String, String)>,
     logs: JoinSet<()>,
     pull_started_at: Option<f64>,
     pull_stopped_at: Option<f64>,
@@ -196,12 +199,17 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             })
             .collect();
         let mut strays = Vec::new();
+        let mut pause = None;
         for info in adopted {
             let name = info
                 .labels
                 .get(LABEL_CONTAINER_NAME)
                 .cloned()
                 .unwrap_or_default();
+            if name == PAUSE_CONTAINER_NAME && pause.is_none() {
+                pause = Some((info.name, info.id));
+                continue;
+            }
             match slots
                 .iter_mut()
                 .find(|s| s.def.name() == name && s.id.is_none())
@@ -222,6 +230,7 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             slots,
             strays,
             volumes,
+            pause,
             logs: JoinSet::new(),
             pull_started_at: None,
             pull_stopped_at: None,
@@ -246,6 +255,7 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             };
             let ended = !matches!(cause, StopCause::Gone);
             self.stop_task(cause).await;
+            self.release_network().await;
             ended
         };
         self.wait_until_gone().await;
@@ -423,6 +433,16 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             }
         }
 
+        if let Some(network) = self.spec.network.clone() {
+            if translate::network_mode(&self.spec) == "awsvpc" {
+                if let Err(e) = self.start_pause(&network).await {
+                    return Err(StopCause::FailedToStart(format!(
+                        "ResourceInitializationError: {e}"
+                    )));
+                }
+            }
+        }
+
         let defs: Vec<ContainerDefinition> = self.slots.iter().map(|s| s.def.clone()).collect();
         let (order, dependencies) = match (deps::start_order(&defs), deps::dependencies(&defs)) {
             (Ok(order), Ok(dependencies)) => (order, dependencies),
@@ -457,6 +477,7 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
                 instance_arn: &self.shared.instance_arn,
                 docker_names: &names,
                 volumes: &self.volumes,
+                pause: self.pause.as_ref().map(|(name, _)| name.as_str()),
             };
             let docker_name = names
                 .get(self.slots[i].def.name())
@@ -544,6 +565,84 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             self.tick().await;
             if let Some(cause) = self.check_desired() {
                 return Err(cause);
+            }
+        }
+    }
+
+    /// Makes (once) and starts the pause container that holds an awsvpc task's address, with its image and the
+    /// subnet's host network.
+    async fn start_pause(&mut self, network: &TaskNetwork) -> Result<(), String> {
+        let runtime = self.shared.runtime.clone();
+        let host_network = translate::subnet_network(network).map_err(|e| e.to_string())?;
+        let ensure_network = || async {
+            runtime.ensure_network(&host_network).await.map_err(|e| {
+                format!(
+                    "cannot create the network of subnet {}: {e}",
+                    network.subnet_id
+                )
+            })
+        };
+        let id = match self.pause.clone() {
+            Some((_, id)) => id,
+            None => {
+                if !runtime.image_present(PAUSE_IMAGE).await.unwrap_or(false) {
+                    let program = pause::pause_program().ok_or(
+                        "awsvpc tasks need an x86-64 host: the agent has no pause program for this architecture",
+                    )?;
+                    let rootfs = pause::tar_with(PAUSE_COMMAND, &program);
+                    let changes = vec![format!("CMD [\"{PAUSE_COMMAND}\"]")];
+                    runtime
+                        .import_image(PAUSE_IMAGE, rootfs, changes)
+                        .await
+                        .map_err(|e| format!("cannot make the pause image: {e}"))?;
+                }
+                ensure_network().await?;
+                let name = translate::docker_container_name(
+                    &self.spec.family,
+                    self.spec.revision,
+                    "internalecspause",
+                );
+                let (names, volumes) = (BTreeMap::new(), BTreeMap::new());
+                let ctx = Context {
+                    task: &self.spec,
+                    instance_arn: &self.shared.instance_arn,
+                    docker_names: &names,
+                    volumes: &volumes,
+                    pause: None,
+                };
+                let spec =
+                    translate::pause_spec(&ctx, network, &name).map_err(|e| e.to_string())?;
+                let id = runtime
+                    .create_container(&spec)
+                    .await
+                    .map_err(|e| format!("cannot create the pause container: {e}"))?;
+                self.pause = Some((name, id.clone()));
+                id
+            }
+        };
+        if matches!(runtime.inspect_container(&id).await, Ok(s) if s.is_running()) {
+            return Ok(());
+        }
+        if runtime.start_container(&id).await.is_err() {
+            // Another agent of this host may have removed the network of its last task meanwhile.
+            ensure_network().await?;
+            runtime
+                .start_container(&id)
+                .await
+                .map_err(|e| format!("cannot start the pause container: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the subnet's host network once the task's pause container has stopped. The engine refuses while
+    /// other tasks run on it: the last one to stop removes it.
+    async fn release_network(&self) {
+        let Some(network) = self.spec.network.as_ref().filter(|_| self.pause.is_some()) else {
+            return;
+        };
+        if let Ok(net) = translate::subnet_network(network) {
+            if let Err(e) = self.shared.runtime.remove_network(&net.name).await {
+                tracing::debug!(network = %net.name, error = %e, "network kept");
             }
         }
     }
@@ -790,6 +889,17 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             }))
             .await;
         }
+        // The pause program ignores SIGTERM (it is PID 1 without a handler): kill it at once.
+        if let Some((_, id)) = &self.pause {
+            if let Err(e) = self
+                .shared
+                .runtime
+                .stop_container(id, Some(Duration::ZERO))
+                .await
+            {
+                tracing::warn!(task = %self.spec.task_arn, error = %e, "cannot stop the pause container");
+            }
+        }
         self.refresh().await;
     }
 
@@ -873,7 +983,8 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             .iter()
             .filter(|s| !s.lost)
             .filter_map(|s| s.id.clone())
-            .chain(self.strays.clone());
+            .chain(self.strays.clone())
+            .chain(self.pause.iter().map(|(_, id)| id.clone()));
         for id in ids {
             if let Err(e) = runtime.remove_container(&id).await {
                 tracing::warn!(task = %self.spec.task_arn, container = %id, error = %e, "cannot remove container");

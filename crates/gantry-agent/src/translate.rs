@@ -3,14 +3,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::net::Ipv4Addr;
+
 use bollard::models::{
-    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, PortBinding,
-    ResourcesUlimits,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
+    HostConfigLogConfig, NetworkingConfig, PortBinding, ResourcesUlimits,
 };
 use gantry_model::agent::TaskSpec;
-use gantry_model::ecs::{ContainerDefinition, HealthCheck, Volume};
+use gantry_model::ecs::{ContainerDefinition, HealthCheck, TaskNetwork, Volume};
 
-use crate::runtime::{ContainerSpec, VolumeSpec};
+use crate::pause::{PAUSE_COMMAND, PAUSE_CONTAINER_NAME, PAUSE_IMAGE};
+use crate::runtime::{ContainerSpec, NetworkSpec, VolumeSpec};
 
 pub const LABEL_CLUSTER: &str = "com.amazonaws.ecs.cluster";
 pub const LABEL_TASK_ARN: &str = "com.amazonaws.ecs.task-arn";
@@ -19,6 +22,9 @@ pub const LABEL_FAMILY: &str = "com.amazonaws.ecs.task-definition-family";
 pub const LABEL_VERSION: &str = "com.amazonaws.ecs.task-definition-version";
 /// The container instance ARN of the agent that owns the container.
 pub const LABEL_INSTANCE: &str = "gantry.instance";
+/// On a subnet's host network: the subnet and its VPC.
+pub const LABEL_SUBNET: &str = "gantry.subnet";
+pub const LABEL_VPC: &str = "gantry.vpc";
 
 /// ECS's default stop timeout.
 pub const DEFAULT_STOP_TIMEOUT_SECS: i64 = 30;
@@ -35,6 +41,10 @@ pub enum TranslateError {
     UnknownVolume { container: String, volume: String },
     #[error("container {0}: a mount point has no containerPath")]
     NoContainerPath(String),
+    #[error("the subnet's CIDR block {0} is not valid")]
+    BadSubnet(String),
+    #[error("container {0}: an awsvpc task's container needs the task's pause container")]
+    NoPause(String),
     #[error("container {container} refers to unknown container {reference}")]
     UnknownContainer {
         container: String,
@@ -67,13 +77,111 @@ pub fn task_volume_name(task_arn: &str, volume: &str) -> String {
     format!("ecs-{}-{volume}", task_id(task_arn))
 }
 
-/// The Docker network mode of a task: `host` and `none` as asked, `bridge` otherwise.
+/// The network mode of a task as the agent runs it: `host`, `none` and `awsvpc` (with its interface) as asked,
+/// `bridge` otherwise.
 pub fn network_mode(task: &TaskSpec) -> &'static str {
     match task.network_mode.as_str() {
         "host" => "host",
         "none" => "none",
+        "awsvpc" if task.network.is_some() => "awsvpc",
         _ => "bridge",
     }
+}
+
+/// The host network of a VPC subnet: one per subnet on a host, shared by the agents there.
+pub fn subnet_network(network: &TaskNetwork) -> Result<NetworkSpec, TranslateError> {
+    let bad = || TranslateError::BadSubnet(network.subnet_cidr.clone());
+    let (address, prefix) = network.subnet_cidr.split_once('/').ok_or_else(bad)?;
+    let address: Ipv4Addr = address.parse().map_err(|_| bad())?;
+    let prefix: u32 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (1..=28).contains(p))
+        .ok_or_else(bad)?;
+    let first = u32::from(address) & (u32::MAX << (32 - prefix));
+    // The subnet's router address in AWS (the first after the network address); here the host's side.
+    let gateway = Ipv4Addr::from(first + 1);
+    let short: String = network
+        .subnet_id
+        .chars()
+        .rev()
+        .take(12)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    Ok(NetworkSpec {
+        name: format!("gantry-{}", network.subnet_id),
+        subnet: format!("{}/{prefix}", Ipv4Addr::from(first)),
+        gateway: gateway.to_string(),
+        bridge: format!("gs-{short}"),
+        labels: BTreeMap::from([
+            (LABEL_SUBNET.to_string(), network.subnet_id.clone()),
+            (LABEL_VPC.to_string(), network.vpc_id.clone()),
+        ]),
+    })
+}
+
+/// The pause container of an awsvpc task: it holds the task's address (and MAC address, host name, DNS settings)
+/// in its network namespace, which the task's containers join.
+pub fn pause_spec(
+    ctx: &Context<'_>,
+    network: &TaskNetwork,
+    docker_name: &str,
+) -> Result<ContainerSpec, TranslateError> {
+    let net = subnet_network(network)?;
+    let defs = &ctx.task.containers;
+    let extra_hosts: Vec<String> = defs
+        .iter()
+        .flat_map(|d| d.extra_hosts.iter().flatten())
+        .map(|h| format!("{}:{}", h.hostname, h.ip_address))
+        .collect();
+    let dns = defs
+        .iter()
+        .find_map(|d| d.dns_servers.clone().filter(|d| !d.is_empty()));
+    let dns_search = defs
+        .iter()
+        .find_map(|d| d.dns_search_domains.clone().filter(|d| !d.is_empty()));
+    let mac = Some(network.mac_address.clone()).filter(|m| !m.is_empty());
+    let endpoint = EndpointSettings {
+        ipam_config: Some(EndpointIpamConfig {
+            ipv4_address: Some(network.private_ipv4_address.clone()),
+            ..Default::default()
+        }),
+        mac_address: mac.clone(),
+        ..Default::default()
+    };
+    let pause = ContainerDefinition {
+        name: Some(PAUSE_CONTAINER_NAME.into()),
+        ..Default::default()
+    };
+    let config = ContainerCreateBody {
+        hostname: Some(network.private_dns_name.clone()).filter(|h| !h.is_empty()),
+        // Engines before API 1.44 take the MAC address here only.
+        mac_address: mac,
+        image: Some(PAUSE_IMAGE.into()),
+        cmd: Some(vec![PAUSE_COMMAND.into()]),
+        labels: Some(labels(ctx, &pause)),
+        host_config: Some(HostConfig {
+            network_mode: Some(net.name.clone()),
+            extra_hosts: (!extra_hosts.is_empty()).then_some(extra_hosts),
+            dns,
+            dns_search,
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("none".into()),
+                config: None,
+            }),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(net.name, endpoint)])),
+        }),
+        ..Default::default()
+    };
+    Ok(ContainerSpec {
+        name: docker_name.to_string(),
+        config,
+    })
 }
 
 /// The name the cluster label carries.
@@ -196,6 +304,8 @@ pub struct Context<'a> {
     /// The Docker names of the task's containers, by ECS container name.
     pub docker_names: &'a BTreeMap<String, String>,
     pub volumes: &'a BTreeMap<String, VolumePlan>,
+    /// The Docker name of an awsvpc task's pause container.
+    pub pause: Option<&'a str>,
 }
 
 impl Context<'_> {
@@ -241,6 +351,17 @@ pub fn container_spec(
         .filter(|i| !i.is_empty())
         .ok_or_else(|| TranslateError::NoImage(name.into()))?;
     let mode = network_mode(ctx.task);
+    // An awsvpc task's containers live in the pause container's namespace: Docker takes no ports, host name, DNS
+    // or hosts of their own there (the pause container has them).
+    let docker_mode = match mode {
+        "awsvpc" => format!(
+            "container:{}",
+            ctx.pause
+                .ok_or_else(|| TranslateError::NoPause(name.into()))?
+        ),
+        other => other.to_string(),
+    };
+    let own_network = mode != "awsvpc";
 
     let env: Vec<String> = def
         .environment
@@ -254,7 +375,7 @@ pub fn container_spec(
 
     let mut exposed: HashMap<String, HashMap<(), ()>> = HashMap::new();
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-    if mode != "none" {
+    if mode != "none" && own_network {
         for pm in &def.port_mappings {
             let Some(container_port) = pm.container_port else {
                 continue;
@@ -346,14 +467,20 @@ pub fn container_spec(
         ulimits: (!ulimits.is_empty()).then_some(ulimits),
         privileged: def.privileged,
         readonly_rootfs: def.readonly_root_filesystem,
-        network_mode: Some(mode.to_string()),
+        network_mode: Some(docker_mode),
         port_bindings: (!bindings.is_empty()).then_some(bindings),
         binds: (!binds.is_empty()).then_some(binds),
         volumes_from: (!volumes_from.is_empty()).then_some(volumes_from),
         links: (!links.is_empty()).then_some(links),
-        extra_hosts: (!extra_hosts.is_empty()).then_some(extra_hosts),
-        dns: def.dns_servers.clone().filter(|d| !d.is_empty()),
-        dns_search: def.dns_search_domains.clone().filter(|d| !d.is_empty()),
+        extra_hosts: (!extra_hosts.is_empty() && own_network).then_some(extra_hosts),
+        dns: def
+            .dns_servers
+            .clone()
+            .filter(|d| !d.is_empty() && own_network),
+        dns_search: def
+            .dns_search_domains
+            .clone()
+            .filter(|d| !d.is_empty() && own_network),
         log_config: Some(HostConfigLogConfig {
             typ: Some("json-file".into()),
             config: None,
@@ -362,8 +489,11 @@ pub fn container_spec(
     };
 
     let config = ContainerCreateBody {
-        // Docker refuses a hostname in host mode.
-        hostname: def.hostname.clone().filter(|_| mode != "host"),
+        // Docker refuses a hostname in host mode and in another container's namespace.
+        hostname: def
+            .hostname
+            .clone()
+            .filter(|_| mode != "host" && own_network),
         user: def.user.clone(),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         tty: def.pseudo_terminal,
@@ -530,6 +660,7 @@ mod tests {
             instance_arn: "arn:instance",
             docker_names: &names,
             volumes: &volumes,
+            pause: Some("ecs-web-3-internalecspause-dddd"),
         };
         container_spec(&ctx, def, "ecs-web-3-app-aaaa")
     }
@@ -632,7 +763,7 @@ mod tests {
     }
 
     #[test]
-    fn awsvpc_and_unknown_modes_run_bridged_and_none_binds_nothing() {
+    fn awsvpc_without_an_interface_runs_bridged_and_none_binds_nothing() {
         let mut t = task();
         t.network_mode = "awsvpc".into();
         assert_eq!(
@@ -649,6 +780,81 @@ mod tests {
         let spec = translate(&t, &def()).unwrap();
         assert!(spec.config.exposed_ports.is_none());
         assert!(spec.config.host_config.unwrap().port_bindings.is_none());
+    }
+
+    fn interface() -> TaskNetwork {
+        TaskNetwork {
+            attachment_id: "att".into(),
+            network_interface_id: "eni-0123".into(),
+            subnet_id: "subnet-0123456789abcdef0".into(),
+            vpc_id: "vpc-1".into(),
+            subnet_cidr: "172.31.16.0/20".into(),
+            private_ipv4_address: "172.31.16.4".into(),
+            mac_address: "0e:01:02:03:04:05".into(),
+            private_dns_name: "ip-172-31-16-4.ec2.internal".into(),
+            security_groups: vec!["sg-1".into()],
+        }
+    }
+
+    #[test]
+    fn awsvpc_containers_join_the_pause_container_which_holds_the_address() {
+        let mut t = task();
+        t.network_mode = "awsvpc".into();
+        t.network = Some(interface());
+        t.containers = vec![def()];
+        let spec = translate(&t, &def()).unwrap();
+        let h = spec.config.host_config.as_ref().unwrap();
+        assert_eq!(
+            h.network_mode.as_deref(),
+            Some("container:ecs-web-3-internalecspause-dddd")
+        );
+        assert!(h.port_bindings.is_none() && h.extra_hosts.is_none() && h.dns.is_none());
+        assert!(spec.config.exposed_ports.is_none() && spec.config.hostname.is_none());
+
+        let net = subnet_network(&interface()).unwrap();
+        assert_eq!(net.name, "gantry-subnet-0123456789abcdef0");
+        assert_eq!(net.subnet, "172.31.16.0/20");
+        assert_eq!(net.gateway, "172.31.16.1");
+        assert_eq!(net.bridge, "gs-56789abcdef0");
+
+        let (names, volumes) = (BTreeMap::new(), BTreeMap::new());
+        let ctx = Context {
+            task: &t,
+            instance_arn: "arn:instance",
+            docker_names: &names,
+            volumes: &volumes,
+            pause: None,
+        };
+        let pause = pause_spec(&ctx, &interface(), "p").unwrap();
+        let c = &pause.config;
+        assert_eq!(c.image.as_deref(), Some(PAUSE_IMAGE));
+        assert_eq!(c.hostname.as_deref(), Some("ip-172-31-16-4.ec2.internal"));
+        assert_eq!(c.mac_address.as_deref(), Some("0e:01:02:03:04:05"));
+        assert_eq!(
+            c.labels.as_ref().unwrap()[LABEL_CONTAINER_NAME],
+            PAUSE_CONTAINER_NAME
+        );
+        let h = c.host_config.as_ref().unwrap();
+        assert_eq!(h.network_mode.as_deref(), Some(net.name.as_str()));
+        assert!(h.extra_hosts.as_ref().is_some_and(|e| !e.is_empty()));
+        let endpoints = c
+            .networking_config
+            .as_ref()
+            .unwrap()
+            .endpoints_config
+            .as_ref()
+            .unwrap();
+        let address = endpoints[&net.name]
+            .ipam_config
+            .as_ref()
+            .unwrap()
+            .ipv4_address
+            .as_deref();
+        assert_eq!(address, Some("172.31.16.4"));
+
+        let mut bad = interface();
+        bad.subnet_cidr = "nonsense".into();
+        assert!(subnet_network(&bad).is_err());
     }
 
     #[test]

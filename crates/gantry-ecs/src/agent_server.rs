@@ -56,6 +56,7 @@ fn task_spec(r: &TaskRecord, cluster: &str) -> TaskSpec {
         },
         last_status: r.task.last_status.clone(),
         network_mode: r.network_mode.clone(),
+        network: r.network.clone(),
         containers: r.containers.clone(),
         volumes: r.volumes.clone(),
         stop_code: r.task.stop_code.clone(),
@@ -129,6 +130,9 @@ pub(crate) fn merge_report(record: &mut TaskRecord, change: &TaskStateChange, no
         for c in t.containers.iter_mut() {
             c.last_status = Some(status::STOPPED.into());
         }
+    }
+    if let Some(n) = &record.network {
+        t.attachments = vec![crate::networking::attachment(n, &t.last_status)];
     }
     t.version += 1;
     true
@@ -354,6 +358,9 @@ impl<S: Store> EcsService<S> {
                 .compare(current.unchanged())
                 .put(&key, encode(&record));
             if self.repo.commit(txn).await.map_err(agent_error)? {
+                if record.task.is_stopped() && !current.value.task.is_stopped() {
+                    self.release_interface(&region, &record).await;
+                }
                 if record
                     .task
                     .group

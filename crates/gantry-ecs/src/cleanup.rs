@@ -59,6 +59,7 @@ impl<S: Store> EcsService<S> {
             if let Err(e) = self.prune_events(now_ms).await {
                 tracing::warn!(error = %e, "pruning old events failed");
             }
+            self.sweep_interfaces().await;
         }
     }
 }

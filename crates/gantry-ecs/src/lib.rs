@@ -16,6 +16,7 @@ mod index;
 mod keyed_lock;
 mod keys;
 pub mod load_balancing;
+pub mod networking;
 mod placement;
 mod records;
 mod refs;
@@ -24,6 +25,7 @@ mod resources;
 mod services;
 mod tags;
 mod task_definitions;
+mod task_interfaces;
 mod tasks;
 mod validate;
 
@@ -84,6 +86,12 @@ pub struct EcsService<S> {
     >,
     /// The load balancers services register their tasks with, once the binary has connected them.
     load_balancing: std::sync::RwLock<Option<Arc<dyn load_balancing::LoadBalancing>>>,
+    /// The VPC awsvpc tasks take their interfaces from, once the binary has connected it.
+    networking: std::sync::RwLock<Option<Arc<dyn networking::TaskNetworking>>>,
+    /// Spreads awsvpc tasks over their subnets.
+    subnet_turn: std::sync::atomic::AtomicUsize,
+    /// Interfaces the last sweep found without a task (see `sweep_interfaces`).
+    interface_suspects: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl<S: Store> EcsService<S> {
@@ -99,6 +107,9 @@ impl<S: Store> EcsService<S> {
             launch_backoff: Default::default(),
             quiet_services: Default::default(),
             load_balancing: Default::default(),
+            networking: Default::default(),
+            subnet_turn: Default::default(),
+            interface_suspects: Default::default(),
         })
     }
 
@@ -108,6 +119,18 @@ impl<S: Store> EcsService<S> {
             .load_balancing
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Some(lb);
+    }
+
+    /// awsvpc tasks take their network interfaces from `net` from now on.
+    pub fn set_networking(&self, net: Arc<dyn networking::TaskNetworking>) {
+        *self.networking.write().unwrap_or_else(|p| p.into_inner()) = Some(net);
+    }
+
+    pub(crate) fn networking(&self) -> Option<Arc<dyn networking::TaskNetworking>> {
+        self.networking
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn load_balancing(&self) -> Option<Arc<dyn load_balancing::LoadBalancing>> {

@@ -1,6 +1,6 @@
 //! What the ECS service stores beside the wire shapes.
 
-use gantry_model::ecs::{ContainerDefinition, Task, Volume};
+use gantry_model::ecs::{ContainerDefinition, Task, TaskNetwork, Volume};
 use serde::{Deserialize, Serialize};
 
 /// A task as stored: the wire `Task` plus what Gantry resolved when it placed it, so that neither the agent nor
@@ -12,6 +12,8 @@ pub struct TaskRecord {
     pub family: String,
     pub revision: i64,
     pub network_mode: String,
+    /// The task's network interface (awsvpc).
+    pub network: Option<TaskNetwork>,
     /// Container definitions with overrides applied and host ports chosen.
     pub containers: Vec<ContainerDefinition>,
     pub volumes: Vec<Volume>,

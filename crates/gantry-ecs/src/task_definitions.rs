@@ -3,7 +3,8 @@
 
 use gantry_aws::{paginate, parse_input};
 use gantry_model::ecs::{
-    ContainerDefinition, Failure, PlacementConstraint, Tag, TaskDefinition, Unsupported, Volume,
+    ContainerDefinition, EphemeralStorage, Failure, PlacementConstraint, RuntimePlatform, Tag,
+    TaskDefinition, Unsupported, Volume,
 };
 use gantry_model::{time, Scope};
 use gantry_store::{Compare, Store, Txn};
@@ -32,7 +33,8 @@ struct RegisterInput {
     tags: Vec<Tag>,
     pid_mode: Option<String>,
     ipc_mode: Option<String>,
-    runtime_platform: Option<Value>,
+    runtime_platform: Option<RuntimePlatform>,
+    ephemeral_storage: Option<EphemeralStorage>,
     #[serde(flatten)]
     unsupported: Unsupported,
 }
@@ -134,12 +136,16 @@ impl<S: Store> EcsService<S> {
             pid_mode: input.pid_mode,
             ipc_mode: input.ipc_mode,
             runtime_platform: input.runtime_platform,
+            ephemeral_storage: input.ephemeral_storage,
             status: "ACTIVE".into(),
-            compatibilities: vec!["EXTERNAL".into(), "EC2".into()],
             registered_by: Some(format!("arn:aws:iam::{}:root", scope.account)),
             ..Default::default()
         };
         validate::task_definition(&td)?;
+        td.compatibilities = vec!["EXTERNAL".into(), "EC2".into()];
+        if crate::fargate::problem(&td).is_none() {
+            td.compatibilities.push("FARGATE".into());
+        }
         loop {
             let existing = self
                 .repo

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use gantry_aws::{paginate, parse_input};
 use gantry_model::ecs::{
-    status, stop_code, Container, ContainerDefinition, Failure, KeyValuePair, PlacementConstraint,
-    PlacementStrategy, Tag, TaskOverride, Unsupported,
+    status, stop_code, AwsVpcConfiguration, Container, ContainerDefinition, Failure, KeyValuePair,
+    NetworkConfiguration, PlacementConstraint, PlacementStrategy, Tag, TaskOverride, Unsupported,
 };
 use gantry_model::{new_id, time, Scope};
 use gantry_scheduler::{
@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use crate::clusters::WithoutNulls;
 use crate::error::{invalid, reject_unsupported, EcsError, Result};
 use crate::index::{ClusterIndex, TaskSummary};
+use crate::networking::{self, SubnetFacts};
 use crate::placement::Placement;
 use crate::records::{TaskDefinitionRecord, TaskRecord};
 use crate::repo::{encode, Versioned};
@@ -44,7 +45,7 @@ struct RunTaskInput {
     propagate_tags: Option<String>,
     reference_id: Option<String>,
     client_token: Option<String>,
-    network_configuration: Option<Value>,
+    network_configuration: Option<NetworkConfiguration>,
     capacity_provider_strategy: Option<Vec<Value>>,
     platform_version: Option<String>,
     #[serde(flatten)]
@@ -148,7 +149,8 @@ pub(crate) fn demand(
         memory,
         ..Default::default()
     };
-    if network_mode == "none" {
+    // An awsvpc task's ports are on its own address, not the instance's.
+    if network_mode == "none" || network_mode == "awsvpc" {
         return d;
     }
     for p in containers.iter().flat_map(|c| c.port_mappings.iter()) {
@@ -172,7 +174,7 @@ fn assign_ports(containers: &mut [ContainerDefinition], network_mode: &str, dyna
     {
         match (network_mode, p.host_port) {
             ("none", _) => {}
-            ("host", _) => p.host_port = p.container_port,
+            ("host" | "awsvpc", _) => p.host_port = p.container_port,
             (_, Some(hp)) if hp != 0 => {}
             _ => p.host_port = dynamic.next().map(|p| *p as i64),
         }
@@ -217,6 +219,24 @@ pub(crate) enum Targets {
     Daemon,
 }
 
+/// Where awsvpc tasks take their interfaces: the configuration with its security groups filled in, and its
+/// subnets.
+#[derive(Debug, Clone)]
+pub(crate) struct AwsVpc {
+    pub(crate) config: AwsVpcConfiguration,
+    pub(crate) subnets: Vec<SubnetFacts>,
+}
+
+impl AwsVpc {
+    /// The configuration as a service keeps it (its security groups filled in).
+    pub(crate) fn network_configuration(self) -> NetworkConfiguration {
+        NetworkConfiguration {
+            awsvpc_configuration: Some(self.config),
+            ..Default::default()
+        }
+    }
+}
+
 /// A resolved, validated request to start tasks, shared by RunTask, StartTask and services.
 pub(crate) struct Launch {
     pub(crate) cluster: String,
@@ -230,6 +250,7 @@ pub(crate) struct Launch {
     pub(crate) tags: Vec<Tag>,
     pub(crate) client_token: Option<String>,
     pub(crate) placement: Placement,
+    pub(crate) awsvpc: Option<AwsVpc>,
 }
 
 impl<S: Store> EcsService<S> {
@@ -250,9 +271,6 @@ impl<S: Store> EcsService<S> {
             .is_some_and(|c| !c.is_empty())
         {
             return Err(EcsError::Unsupported("capacityProviderStrategy".into()));
-        }
-        if input.network_configuration.is_some() {
-            return Err(invalid("Network Configuration is not valid for the given networkMode of this task definition."));
         }
         if input.platform_version.is_some() {
             return Err(invalid(
@@ -289,6 +307,12 @@ impl<S: Store> EcsService<S> {
             &input.placement_strategy,
             &input.placement_constraints,
             &td.placement_constraints,
+        )?;
+        let awsvpc = self.awsvpc(
+            &scope.region,
+            input.network_configuration.as_ref(),
+            td.network_mode(),
+            false,
         )?;
         let overrides = input.overrides.unwrap_or_default();
         let containers = apply_overrides(&td.container_definitions, &overrides)?;
@@ -334,7 +358,26 @@ impl<S: Store> EcsService<S> {
             client_token: input.client_token,
             placement,
             definition,
+            awsvpc,
         })
+    }
+
+    /// The checked awsvpc configuration of tasks of a definition in `network_mode`, its subnets and groups found.
+    pub(crate) fn awsvpc(
+        &self,
+        region: &str,
+        given: Option<&NetworkConfiguration>,
+        network_mode: &str,
+        fargate: bool,
+    ) -> Result<Option<AwsVpc>> {
+        let Some(config) = networking::awsvpc_configuration(given, network_mode, fargate)? else {
+            return Ok(None);
+        };
+        let net = self.networking().ok_or_else(|| {
+            EcsError::Unsupported("networkMode awsvpc: this server has no VPC".into())
+        })?;
+        let (config, subnets) = networking::resolve(&*net, region, config)?;
+        Ok(Some(AwsVpc { config, subnets }))
     }
 
     /// A task of `launch` with everything but where it runs: built before placement takes its lock.
@@ -392,6 +435,7 @@ impl<S: Store> EcsService<S> {
             family: td.family.clone(),
             revision: td.revision,
             network_mode: td.network_mode().to_string(),
+            network: None,
             containers,
             volumes: td.volumes.clone(),
             reserved_cpu: d.cpu,
@@ -586,8 +630,15 @@ impl<S: Store> EcsService<S> {
             })
         };
         let Placed {
-            created, failures, ..
+            mut created,
+            mut failures,
+            ..
         } = placed?;
+        if let Some(vpc) = &launch.awsvpc {
+            created = self
+                .attach_interfaces(scope, cluster, vpc, created, &mut failures)
+                .await;
+        }
         // The index holds the new tasks already, so the next placement may go on while these commit (and their
         // commits share a disk sync). A client token's lock is kept: a retry must find these tasks in the store.
         drop(placing);
@@ -603,6 +654,9 @@ impl<S: Store> EcsService<S> {
                         index.put_task(r.task.id(), None);
                     }
                 });
+                for r in &created {
+                    self.release_interface(region, r).await;
+                }
                 return Err(e);
             }
         }

@@ -124,6 +124,9 @@ fn validate_container(
             if mode == "host" && hp != 0 && hp != cp {
                 return Err(client("When networkMode=host, the hostPort must either be blank or equal to the containerPort."));
             }
+            if mode == "awsvpc" && hp != cp {
+                return Err(client("When networkMode=awsvpc, the host ports and container ports in port mappings must match."));
+            }
         }
         if !matches!(p.protocol.as_deref(), None | Some("tcp") | Some("udp")) {
             return Err(invalid(format!(
@@ -257,6 +260,30 @@ fn validate_container(
     Ok(())
 }
 
+/// `runtimePlatform`: Linux on x86-64 or ARM64 (whether the host can run ARM64 is decided when a task is placed).
+fn runtime_platform(td: &TaskDefinition) -> Result<()> {
+    let Some(p) = &td.runtime_platform else {
+        return Ok(());
+    };
+    match p.cpu_architecture.as_deref() {
+        None | Some("X86_64") | Some("ARM64") => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "Invalid runtimePlatform.cpuArchitecture: {other}"
+            )))
+        }
+    }
+    match p.operating_system_family.as_deref() {
+        None | Some("LINUX") => Ok(()),
+        Some(f) if f.starts_with("WINDOWS_SERVER_") => Err(EcsError::Unsupported(format!(
+            "runtimePlatform.operatingSystemFamily {f}: Gantry runs Linux containers only"
+        ))),
+        Some(other) => Err(invalid(format!(
+            "Invalid runtimePlatform.operatingSystemFamily: {other}"
+        ))),
+    }
+}
+
 /// Checks a task definition about to be registered.
 pub fn task_definition(td: &TaskDefinition) -> Result<()> {
     if !valid_name(&td.family) {
@@ -273,14 +300,20 @@ pub fn task_definition(td: &TaskDefinition) -> Result<()> {
         ));
     }
     match td.network_mode() {
-        "bridge" | "host" | "none" => {}
-        "awsvpc" => return Err(EcsError::Unsupported("networkMode awsvpc".into())),
+        "bridge" | "host" | "none" | "awsvpc" => {}
         other => return Err(invalid(format!("Invalid networkMode: {other}"))),
     }
     for c in td.requires_compatibilities.iter().flatten() {
         match c.as_str() {
             "EC2" | "EXTERNAL" => {}
-            "FARGATE" | "MANAGED_INSTANCES" => {
+            "FARGATE" => {
+                if let Some(problem) = crate::fargate::problem(td) {
+                    return Err(client(format!(
+                        "Task definition does not support launch_type FARGATE. {problem}"
+                    )));
+                }
+            }
+            "MANAGED_INSTANCES" => {
                 return Err(EcsError::Unsupported(format!(
                     "requiresCompatibilities {c}"
                 )))
@@ -295,6 +328,15 @@ pub fn task_definition(td: &TaskDefinition) -> Result<()> {
     if let Some(mem) = &td.memory {
         parse_task_memory(mem)
             .ok_or_else(|| client(format!("Invalid 'memory' setting for task: {mem}")))?;
+    }
+    runtime_platform(td)?;
+    if let Some(e) = &td.ephemeral_storage {
+        if !(21..=200).contains(&e.size_in_gib) {
+            return Err(client(format!(
+                "The ephemeral storage size {} GiB is not valid: it must be between 21 and 200 GiB.",
+                e.size_in_gib
+            )));
+        }
     }
     if matches!(td.pid_mode.as_deref(), Some(m) if m != "host" && m != "task")
         || matches!(td.ipc_mode.as_deref(), Some(m) if !["host", "task", "none"].contains(&m))

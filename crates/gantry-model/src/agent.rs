@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ecs::{Attribute, ContainerDefinition, NetworkBinding, Volume};
+use crate::ecs::{Attribute, ContainerDefinition, NetworkBinding, TaskNetwork, Volume};
 
 /// The agent's first call: who it is and what it offers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -51,6 +51,8 @@ pub struct TaskSpec {
     /// What the server last recorded, so a restarted agent knows what it had reported.
     pub last_status: String,
     pub network_mode: String,
+    /// The task's own address, for `awsvpc`.
+    pub network: Option<TaskNetwork>,
     pub containers: Vec<ContainerDefinition>,
     pub volumes: Vec<Volume>,
     /// Set when the server asks the task to stop.

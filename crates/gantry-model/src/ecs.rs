@@ -4,6 +4,7 @@
 mod cluster;
 mod common;
 mod container_instance;
+mod network;
 mod service;
 mod task;
 mod task_definition;
@@ -11,6 +12,7 @@ mod task_definition;
 pub use cluster::*;
 pub use common::*;
 pub use container_instance::*;
+pub use network::*;
 pub use service::*;
 pub use task::*;
 pub use task_definition::*;

@@ -5,6 +5,7 @@ mod config;
 mod embedded;
 mod lb_bridge;
 mod server;
+mod vpc_bridge;
 
 use clap::{Parser, Subcommand};
 

@@ -223,6 +223,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     vpc.ensure_default_vpc(&config.region)
         .await
         .map_err(|e| ServerError::DefaultVpc(e.to_string()))?;
+    ecs.set_networking(Arc::new(crate::vpc_bridge::EcsInterfaces(vpc.clone())));
     let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone(), ecr.clone(), acm];
     let edge = Edge::new(
         EdgeConfig {

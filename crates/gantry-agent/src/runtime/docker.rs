@@ -1,26 +1,30 @@
 //! [`Runtime`] on Docker's Engine API with bollard (Podman's Docker API works too).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum, PortMap,
-    VolumeCreateOptions,
+    ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum, Ipam, IpamConfig,
+    NetworkCreateRequest, PortMap, VolumeCreateOptions,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
+    CreateContainerOptions, CreateImageOptions, InspectNetworkOptions, ListContainersOptions,
+    ListNetworksOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::stream::{BoxStream, StreamExt};
 use gantry_model::agent::RegistryCredentials;
 use gantry_model::ecs::NetworkBinding;
 
+use crate::translate::LABEL_SUBNET;
+
 use super::{
-    ContainerInfo, ContainerSpec, ContainerState, ContainerStatus, Health, LogChunk, Runtime,
-    RuntimeError, RuntimeInfo, VolumeSpec,
+    ContainerInfo, ContainerSpec, ContainerState, ContainerStatus, Health, LogChunk, NetworkSpec,
+    Runtime, RuntimeError, RuntimeInfo, VolumeSpec,
 };
 
 /// Longer than the longest stop timeout ECS allows (120 s), so that a stop request is never cut short.
@@ -30,6 +34,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(200);
 #[derive(Debug, Clone)]
 pub struct DockerRuntime {
     docker: Docker,
+    /// One network creation at a time: the engine reserves a network's addresses before it records the network,
+    /// so a second creation of the same network meanwhile fails with "Pool overlaps" instead of finding it.
+    networks: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl DockerRuntime {
@@ -43,12 +50,15 @@ impl DockerRuntime {
             .negotiate_version()
             .await
             .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
-        Ok(DockerRuntime { docker })
+        Ok(DockerRuntime::from_client(docker))
     }
 
     /// Wraps a client the caller configured.
     pub fn from_client(docker: Docker) -> DockerRuntime {
-        DockerRuntime { docker }
+        DockerRuntime {
+            docker,
+            networks: Default::default(),
+        }
     }
 
     pub fn client(&self) -> &Docker {
@@ -167,6 +177,46 @@ pub(crate) fn container_state(r: ContainerInspectResponse) -> ContainerState {
     }
 }
 
+impl DockerRuntime {
+    /// Removes the subnet networks of other subnets with the same CIDR block and no container on them: left behind
+    /// by a server or agent that went away (another server's default VPC has the same blocks). Returns how many.
+    async fn remove_stale_networks(&self, spec: &NetworkSpec) -> usize {
+        let filters = HashMap::from([("label".to_string(), vec![LABEL_SUBNET.to_string()])]);
+        let Ok(networks) = self
+            .docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(filters),
+            }))
+            .await
+        else {
+            return 0;
+        };
+        let mut removed = 0;
+        for n in networks {
+            let Some(name) = n.name.filter(|name| *name != spec.name) else {
+                continue;
+            };
+            let same_block = n
+                .ipam
+                .and_then(|i| i.config)
+                .is_some_and(|c| c.iter().any(|c| c.subnet.as_deref() == Some(&spec.subnet)));
+            if !same_block {
+                continue;
+            }
+            let idle = self
+                .docker
+                .inspect_network(&name, None::<InspectNetworkOptions>)
+                .await
+                .is_ok_and(|i| i.containers.is_none_or(|c| c.is_empty()));
+            if idle && self.docker.remove_network(&name).await.is_ok() {
+                tracing::info!(network = %name, subnet = %spec.subnet, "removed a left-over subnet network");
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
 impl Runtime for DockerRuntime {
     async fn info(&self) -> Result<RuntimeInfo, RuntimeError> {
         let info = self.docker.info().await.map_err(engine_error)?;
@@ -230,6 +280,96 @@ impl Runtime for DockerRuntime {
             }
         }
         Ok(())
+    }
+
+    async fn import_image(
+        &self,
+        reference: &str,
+        rootfs: Vec<u8>,
+        changes: Vec<String>,
+    ) -> Result<(), RuntimeError> {
+        let (repo, tag) = split_image_reference(reference);
+        let options = CreateImageOptions {
+            from_src: Some("-".into()),
+            repo: Some(repo),
+            tag: Some(tag),
+            changes,
+            ..Default::default()
+        };
+        let body = bollard::body_full(rootfs.into());
+        let mut progress = self.docker.create_image(Some(options), Some(body), None);
+        while let Some(item) = progress.next().await {
+            let info = item.map_err(engine_error)?;
+            if let Some(error) = info.error.or(info.error_detail.and_then(|d| d.message)) {
+                return Err(RuntimeError::Engine(error));
+            }
+        }
+        Ok(())
+    }
+
+    async fn ensure_network(&self, spec: &NetworkSpec) -> Result<(), RuntimeError> {
+        let _one_at_a_time = self.networks.lock().await;
+        match self
+            .docker
+            .inspect_network(&spec.name, None::<InspectNetworkOptions>)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) => match engine_error(e) {
+                RuntimeError::NotFound(_) => {}
+                other => return Err(other),
+            },
+        }
+        let request = NetworkCreateRequest {
+            name: spec.name.clone(),
+            driver: Some("bridge".into()),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(spec.subnet.clone()),
+                    gateway: Some(spec.gateway.clone()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            options: Some(HashMap::from([(
+                "com.docker.network.bridge.name".to_string(),
+                spec.bridge.clone(),
+            )])),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        let mut result = self.docker.create_network(request.clone()).await;
+        if result.is_err() && self.remove_stale_networks(spec).await > 0 {
+            result = self.docker.create_network(request).await;
+        }
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // Another agent of this host made it meanwhile (the engine then says that the address pool
+                // overlaps, or that the name exists), and may not have finished.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let exists = self
+                    .docker
+                    .inspect_network(&spec.name, None::<InspectNetworkOptions>)
+                    .await
+                    .is_ok();
+                if exists {
+                    Ok(())
+                } else {
+                    Err(engine_error(e))
+                }
+            }
+        }
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(()),
+            Err(e) => match engine_error(e) {
+                RuntimeError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
     }
 
     async fn volume_exists(&self, name: &str) -> Result<bool, RuntimeError> {

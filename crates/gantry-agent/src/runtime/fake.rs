@@ -8,8 +8,8 @@ use std::time::Duration;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::{
-    ContainerInfo, ContainerSpec, ContainerState, ContainerStatus, Health, LogChunk, Runtime,
-    RuntimeError, RuntimeInfo, VolumeSpec,
+    ContainerInfo, ContainerSpec, ContainerState, ContainerStatus, Health, LogChunk, NetworkSpec,
+    Runtime, RuntimeError, RuntimeInfo, VolumeSpec,
 };
 use crate::translate::LABEL_CONTAINER_NAME;
 use gantry_model::agent::RegistryCredentials;
@@ -72,6 +72,7 @@ struct FakeState {
     behaviours: BTreeMap<String, FakeBehaviour>,
     containers: Vec<FakeContainer>,
     volumes: BTreeMap<String, VolumeSpec>,
+    networks: BTreeMap<String, NetworkSpec>,
     calls: Vec<String>,
     next_id: u64,
     last_log_nanos: i128,
@@ -180,6 +181,10 @@ impl FakeRuntime {
             .collect()
     }
 
+    pub fn networks(&self) -> Vec<NetworkSpec> {
+        lock(&self.state).networks.values().cloned().collect()
+    }
+
     pub fn volumes(&self) -> Vec<String> {
         lock(&self.state).volumes.keys().cloned().collect()
     }
@@ -243,6 +248,50 @@ impl Runtime for FakeRuntime {
             });
         }
         state.images.insert(image.to_string());
+        Ok(())
+    }
+
+    async fn import_image(
+        &self,
+        reference: &str,
+        _rootfs: Vec<u8>,
+        _changes: Vec<String>,
+    ) -> Result<(), RuntimeError> {
+        let mut state = self.check()?;
+        state.calls.push(format!("import {reference}"));
+        state.images.insert(reference.to_string());
+        Ok(())
+    }
+
+    async fn ensure_network(&self, spec: &NetworkSpec) -> Result<(), RuntimeError> {
+        let mut state = self.check()?;
+        state.calls.push(format!("ensure network {}", spec.name));
+        state
+            .networks
+            .entry(spec.name.clone())
+            .or_insert_with(|| spec.clone());
+        Ok(())
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
+        let mut state = self.check()?;
+        let in_use = state.containers.iter().any(|c| {
+            !c.removed
+                && c.status == ContainerStatus::Running
+                && c.spec
+                    .config
+                    .host_config
+                    .as_ref()
+                    .and_then(|h| h.network_mode.as_deref())
+                    == Some(name)
+        });
+        if in_use {
+            return Err(RuntimeError::Engine(format!(
+                "error while removing network: network {name} has active endpoints"
+            )));
+        }
+        state.calls.push(format!("remove network {name}"));
+        state.networks.remove(name);
         Ok(())
     }
 

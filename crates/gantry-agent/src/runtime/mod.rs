@@ -59,6 +59,18 @@ pub struct VolumeSpec {
     pub labels: BTreeMap<String, String>,
 }
 
+/// A bridge network on the host for one VPC subnet: its CIDR, with the gateway (the subnet's router address, as
+/// in AWS) on the host's side so that the host reaches the tasks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetworkSpec {
+    pub name: String,
+    pub subnet: String,
+    pub gateway: String,
+    /// The Linux bridge's name (at most 15 characters).
+    pub bridge: String,
+    pub labels: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContainerStatus {
     /// Created, never started.
@@ -136,6 +148,24 @@ pub trait Runtime: Send + Sync + 'static {
         image: &str,
         credentials: Option<&RegistryCredentials>,
     ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Imports a root file system (a tar archive) as image `reference`, with Dockerfile-style `changes`
+    /// (`CMD ["/pause"]`).
+    fn import_image(
+        &self,
+        reference: &str,
+        rootfs: Vec<u8>,
+        changes: Vec<String>,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Creates the network unless one of that name exists.
+    fn ensure_network(
+        &self,
+        spec: &NetworkSpec,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Removes a network; a missing one is not an error, one still in use is.
+    fn remove_network(&self, name: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
     fn volume_exists(&self, name: &str) -> impl Future<Output = Result<bool, RuntimeError>> + Send;
 

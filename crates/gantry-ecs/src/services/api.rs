@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use gantry_aws::{paginate, parse_input};
 use gantry_model::ecs::{
     deployment_status, rollout_state, service_status, DeploymentConfiguration,
-    DeploymentController, Failure, PlacementConstraint, PlacementStrategy, Service, Tag,
-    Unsupported,
+    DeploymentController, Failure, NetworkConfiguration, PlacementConstraint, PlacementStrategy,
+    Service, Tag, Unsupported,
 };
 use gantry_model::{time, Scope};
 use gantry_store::{Compare, Store, Txn};
@@ -45,6 +45,7 @@ struct CreateServiceInput {
     propagate_tags: Option<String>,
     enable_execute_command: bool,
     load_balancers: Vec<gantry_model::ecs::LoadBalancer>,
+    network_configuration: Option<NetworkConfiguration>,
     // Accepted when empty: Terraform and the SDKs send empty lists.
     service_registries: Vec<Value>,
     capacity_provider_strategy: Vec<Value>,
@@ -69,6 +70,7 @@ struct UpdateServiceInput {
     enable_ecs_managed_tags: Option<bool>,
     propagate_tags: Option<String>,
     load_balancers: Option<Vec<gantry_model::ecs::LoadBalancer>>,
+    network_configuration: Option<NetworkConfiguration>,
     service_registries: Option<Vec<Value>>,
     capacity_provider_strategy: Option<Vec<Value>>,
     #[serde(flatten)]
@@ -282,6 +284,14 @@ impl<S: Store> EcsService<S> {
             &input.load_balancers,
             td,
         )?;
+        let network_configuration = self
+            .awsvpc(
+                &scope.region,
+                input.network_configuration.as_ref(),
+                td.network_mode(),
+                false,
+            )?
+            .map(|a| a.network_configuration());
         let now = time::now();
         let key = keys::service(&scope.region, &cluster, &name);
         let existing = self.repo.get::<ServiceRecord>(&key);
@@ -316,6 +326,7 @@ impl<S: Store> EcsService<S> {
             launch_type: Some(input.launch_type.unwrap_or_else(|| "EC2".into())),
             task_definition: Some(td.task_definition_arn.clone()),
             deployment_configuration: Some(deployment_configuration),
+            network_configuration,
             created_at: Some(now),
             placement_constraints: input.placement_constraints,
             placement_strategy: input.placement_strategy,
@@ -445,8 +456,11 @@ impl<S: Store> EcsService<S> {
                 }
                 record.service.task_definition = Some(arn.clone());
             }
-            // The load balancers are checked against the task definition the service will run.
-            if input.load_balancers.is_some() || new_definition.is_some() {
+            // The load balancers and the network are checked against the task definition the service will run.
+            if input.load_balancers.is_some()
+                || input.network_configuration.is_some()
+                || new_definition.is_some()
+            {
                 let td = match &new_definition {
                     Some(td) => td.clone(),
                     None => {
@@ -468,6 +482,17 @@ impl<S: Store> EcsService<S> {
                 )?;
                 if list != record.service.load_balancers {
                     record.service.load_balancers = list;
+                    new_deployment = true;
+                }
+                let given = input
+                    .network_configuration
+                    .as_ref()
+                    .or(record.service.network_configuration.as_ref());
+                let network = self
+                    .awsvpc(&scope.region, given, td.network_mode(), false)?
+                    .map(|a| a.network_configuration());
+                if network != record.service.network_configuration {
+                    record.service.network_configuration = network;
                     new_deployment = true;
                 }
             }

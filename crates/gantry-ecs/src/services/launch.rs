@@ -70,6 +70,12 @@ impl<S: Store> EcsService<S> {
             tags: task_tags,
             client_token: None,
             placement,
+            awsvpc: self.awsvpc(
+                &scope.region,
+                service.network_configuration.as_ref(),
+                td.network_mode(),
+                false,
+            )?,
             definition: definition.clone(),
         };
         match self.place_tasks(scope, &launch, targets).await {

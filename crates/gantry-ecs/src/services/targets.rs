@@ -230,7 +230,24 @@ impl<S: Store> EcsService<S> {
 }
 
 /// The targets of a task of the service: one per load balancer entry whose container has a host port.
+/// The targets of a task: its instance's EC2 id and host port (`instance` target groups), or its own address and
+/// the container port (`ip` target groups, awsvpc tasks).
 fn task_targets(record: &ServiceRecord, task: &TaskRecord, ec2: Option<&str>) -> Vec<Target> {
+    if let Some(n) = &task.network {
+        return record
+            .service
+            .load_balancers
+            .iter()
+            .filter_map(|l| {
+                let port = u16::try_from(l.container_port?).ok()?;
+                Some((
+                    l.target_group_arn.clone()?,
+                    n.private_ipv4_address.clone(),
+                    port,
+                ))
+            })
+            .collect();
+    }
     let Some(ec2) = ec2 else {
         return Vec::new();
     };

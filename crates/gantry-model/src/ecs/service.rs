@@ -107,6 +107,7 @@ pub struct Service {
     pub launch_type: Option<String>,
     pub task_definition: Option<String>,
     pub deployment_configuration: Option<DeploymentConfiguration>,
+    pub network_configuration: Option<super::NetworkConfiguration>,
     pub deployments: Vec<Deployment>,
     pub events: Vec<ServiceEvent>,
     pub created_at: Option<f64>,

@@ -161,6 +161,22 @@ pub struct PlacementConstraint {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+pub struct RuntimePlatform {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_architecture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operating_system_family: Option<String>,
+}
+
+/// The task's writable storage, in GiB (Fargate: 21-200, 20 when not given).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EphemeralStorage {
+    #[serde(rename = "sizeInGiB")]
+    pub size_in_gib: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct TaskDefinition {
     pub task_definition_arn: String,
     pub container_definitions: Vec<ContainerDefinition>,
@@ -179,7 +195,8 @@ pub struct TaskDefinition {
     pub memory: Option<String>,
     pub pid_mode: Option<String>,
     pub ipc_mode: Option<String>,
-    pub runtime_platform: Option<Value>,
+    pub runtime_platform: Option<RuntimePlatform>,
+    pub ephemeral_storage: Option<EphemeralStorage>,
     pub registered_at: Option<f64>,
     pub deregistered_at: Option<f64>,
     pub delete_requested_at: Option<f64>,
