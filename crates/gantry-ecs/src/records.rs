@@ -27,8 +27,12 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
-    /// Host ports this task holds on its instance: `(port, udp)`.
+    /// Host ports this task holds on its instance: `(port, udp)`. An awsvpc task holds none: its ports are on its
+    /// own address.
     pub fn host_ports(&self) -> Vec<(u16, bool)> {
+        if self.network_mode == "awsvpc" {
+            return Vec::new();
+        }
         self.containers
             .iter()
             .flat_map(|c| c.port_mappings.iter())
@@ -51,4 +55,30 @@ impl TaskRecord {
 pub struct TaskDefinitionRecord {
     pub task_definition: gantry_model::ecs::TaskDefinition,
     pub tags: Vec<gantry_model::ecs::Tag>,
+}
+
+#[cfg(test)]
+mod tests {
+    use gantry_model::ecs::PortMapping;
+
+    use super::*;
+
+    #[test]
+    fn an_awsvpc_task_holds_no_host_port() {
+        let mut r = TaskRecord {
+            network_mode: "bridge".into(),
+            containers: vec![ContainerDefinition {
+                port_mappings: vec![PortMapping {
+                    container_port: Some(8080),
+                    host_port: Some(8080),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(r.host_ports(), [(8080, false)]);
+        r.network_mode = "awsvpc".into();
+        assert!(r.host_ports().is_empty());
+    }
 }
