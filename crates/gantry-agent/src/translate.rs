@@ -101,15 +101,9 @@ pub fn subnet_network(network: &TaskNetwork) -> Result<NetworkSpec, TranslateErr
     let first = u32::from(address) & (u32::MAX << (32 - prefix));
     // The subnet's router address in AWS (the first after the network address); here the host's side.
     let gateway = Ipv4Addr::from(first + 1);
-    let short: String = network
-        .subnet_id
-        .chars()
-        .rev()
-        .take(12)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    // Linux names a bridge in at most 15 bytes: the id's last 12 characters (ids are ASCII hex).
+    let id = network.subnet_id.as_str();
+    let short = id.get(id.len().saturating_sub(12)..).unwrap_or(id);
     Ok(NetworkSpec {
         name: format!("gantry-{}", network.subnet_id),
         subnet: format!("{}/{prefix}", Ipv4Addr::from(first)),
