@@ -146,6 +146,8 @@ def test_an_awsvpc_task_keeps_its_address_and_pause_container_across_a_kill9(gan
     ids = sorted(c["Id"] for c in task_containers(arn))
     assert len(ids) == 2  # the task's container and its pause container
     interfaces = ec2.describe_network_interfaces()["NetworkInterfaces"]
+    eni = next(d["value"] for d in before["attachments"][0]["details"] if d["name"] == "networkInterfaceId")
+    assert eni in [i["NetworkInterfaceId"] for i in interfaces]
 
     crash(gantry)
 
@@ -162,8 +164,10 @@ def test_an_awsvpc_task_keeps_its_address_and_pause_container_across_a_kill9(gan
 
     ecs.stop_task(task=arn)
     wait_status(ecs, arn, "STOPPED")
-    wait_for(lambda: ec2.describe_network_interfaces()["NetworkInterfaces"] == [], 30, "the ENI to go")
-    wait_for(lambda: docker("network", "ls", "-q", "--filter", "label=gantry.subnet").stdout.split() == [], 30,
+    wait_for(lambda: eni not in [i["NetworkInterfaceId"] for i in ec2.describe_network_interfaces()[
+        "NetworkInterfaces"]], 30, "the ENI to go")
+    network = f"gantry-{subnet}"
+    wait_for(lambda: network not in docker("network", "ls", "--format", "{{.Name}}").stdout.split(), 30,
              "the subnet's host network to go")
 
 

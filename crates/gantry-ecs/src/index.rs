@@ -152,11 +152,14 @@ impl TaskSummary {
             reserved_cpu: i64,
             reserved_memory: i64,
             client_token: Option<String>,
+            network_mode: String,
         }
         let r: Lite = serde_json::from_slice(bytes).ok()?;
+        // As `TaskRecord::host_ports`: an awsvpc task's ports are on its own address.
         let ports = r
             .containers
             .iter()
+            .filter(|_| r.network_mode != "awsvpc")
             .flat_map(|c| c.port_mappings.iter())
             .filter_map(|p| {
                 let port = u16::try_from(p.host_port?).ok().filter(|p| *p != 0)?;
@@ -834,11 +837,14 @@ mod tests {
             ("RUNNING", "STOPPED"),
             ("STOPPED", "STOPPED"),
         ] {
-            let r = record("ci", last, desired, 5000);
-            assert_eq!(
-                TaskSummary::from_json(&encode(&r)),
-                Some(TaskSummary::of(&r))
-            );
+            for mode in ["bridge", "awsvpc"] {
+                let mut r = record("ci", last, desired, 5000);
+                r.network_mode = mode.into();
+                assert_eq!(
+                    TaskSummary::from_json(&encode(&r)),
+                    Some(TaskSummary::of(&r))
+                );
+            }
         }
     }
 
