@@ -5,6 +5,8 @@ task at that address, the task's containers talking over localhost, and subnets 
 Tasks run on the session server's embedded agent (EC2 launch type)."""
 
 import json
+import subprocess
+import time
 
 import botocore.exceptions
 import pytest
@@ -55,14 +57,34 @@ def details(task):
     return attachment, {d["name"]: d["value"] for d in attachment["details"]}
 
 
-def http_get(url, timeout=20):
-    def probe():
-        try:
-            return requests.get(url, timeout=2)
-        except requests.RequestException:
-            return None
+def reachable(url):
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
 
-    return wait_for(probe, timeout, f"GET {url}")
+
+def group(ec2, name, vpc_id, ingress=()):
+    """A security group of the VPC that lets `ingress` in (IpPermissions)."""
+    g = ec2.create_security_group(GroupName=unique(name), Description=name, VpcId=vpc_id)["GroupId"]
+    if ingress:
+        ec2.authorize_security_group_ingress(GroupId=g, IpPermissions=list(ingress))
+    return g
+
+
+def tcp_from(port, group_id=None, cidr=None):
+    p = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
+    if group_id:
+        p["UserIdGroupPairs"] = [{"GroupId": group_id}]
+    if cidr:
+        p["IpRanges"] = [{"CidrIp": cidr}]
+    return p
+
+
+def filter_rules(address):
+    """The host's packet filter rules that name `address`."""
+    out = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if address in line]
 
 
 def fargate_definition(family, **extra):
@@ -212,14 +234,12 @@ def test_an_awsvpc_task_has_its_own_address_and_eni(ecs, ec2, tasks, default_sub
     now = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailableIpAddressCount"]
     assert now == before - 1
 
-    # The host reaches the task at its address, on the container's port (no host port is published).
-    r = http_get(f"http://{address}:8080/hostname")
-    assert r.status_code == 200
+    # No host port is published; the default group lets in only its own members, so the host is not let in.
     assert all(c["networkBindings"] == [] for c in task["containers"])
+    assert not reachable(f"http://{address}:8080/hostname")
     # The probe container saw the web container over localhost.
     probe_id = next(c["runtimeId"] for c in task["containers"] if c["name"] == "probe")
     wait_for(lambda: docker("logs", probe_id).stdout.strip(), 20, "the probe's output")
-    assert docker("logs", probe_id).stdout.strip() == r.text.strip()
 
     tasks.stop(arn)
     stopped = tasks.stopped(arn)
@@ -319,3 +339,111 @@ def test_a_fargate_definition_as_a_service_of_three_behind_an_ip_target_group(ec
     finally:
         services.cleanup()
         res.cleanup()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# security groups, enforced
+
+
+def test_security_groups_let_in_only_what_they_allow(ecs, ec2, boto_client, tasks, default_subnet):
+    from test_elbv2 import Resources, forward
+    from conftest import free_port
+
+    elb = boto_client("elbv2")
+    res = Resources(elb)
+    vpc = default_subnet["VpcId"]
+    made = []
+    try:
+        alb_group = group(ec2, "alb", vpc)
+        web_group = group(ec2, "web", vpc, [tcp_from(8080, group_id=alb_group)])
+        client_group = group(ec2, "client", vpc)
+        made += [web_group, client_group, alb_group]
+        subnet = default_subnet["SubnetId"]
+
+        web_td = tasks.register(container(command=["serve"], portMappings=[{"containerPort": 8080}]),
+                                networkMode="awsvpc")
+        web = tasks.run(web_td, networkConfiguration=awsvpc([subnet], [web_group]))["taskArn"]
+        _, d = details(tasks.running(web))
+        address = d["privateIPv4Address"]
+        assert filter_rules(address), "the task's rules are in the host's packet filter"
+
+        # The load balancer's group is let in: health checks pass and requests go through.
+        tg = res.target_group(TargetType="ip", Port=8080)["TargetGroupArn"]
+        lb = res.load_balancer(SecurityGroups=[alb_group])
+        assert lb["SecurityGroups"] == [alb_group]
+        port = free_port()
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                            DefaultActions=forward(tg))
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": address, "Port": 8080}])
+        wait_for(lambda: elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"][0][
+            "TargetHealth"]["State"] == "healthy", 30, "the task to be a healthy target")
+        r = requests.get(f"http://127.0.0.1:{port}/hostname", headers={"Host": lb["DNSName"]}, timeout=5)
+        assert r.status_code == 200
+        # The host itself is in no group the task lets in.
+        assert not reachable(f"http://{address}:8080/hostname")
+
+        # Another task, in another group (and another subnet), tries every 0.2 s and says how it went.
+        other_subnet = next(s["SubnetId"] for s in ec2.describe_subnets(
+            Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"] if s["SubnetId"] != subnet)
+        # (`timeout`, not wget's own -T, which crashes Debian's static busybox.)
+        script = (f"while true; do if timeout 1 wget -q -O /dev/null http://{address}:8080/hostname; "
+                  "then echo ok; else echo no; fi; sleep 0.2; done")
+        client_td = tasks.register(sh(script, name="client"), networkMode="awsvpc")
+        client = tasks.run(client_td, networkConfiguration=awsvpc([other_subnet], [client_group]))["taskArn"]
+        client_id = tasks.running(client)["containers"][0]["runtimeId"]
+
+        def answers():
+            return docker("logs", client_id).stdout.split()
+
+        def after(count, word, what):
+            """The index of the first `word` answered after the first `count` answers."""
+            def probe():
+                rest = answers()[count:]
+                return word in rest and count + rest.index(word) + 1
+            return wait_for(probe, 15, what) - 1
+
+        after(0, "no", "the client to be refused")
+        assert "ok" not in answers()
+
+        # Authorize: the client's group is let in, within a second or so.
+        ec2.authorize_security_group_ingress(GroupId=web_group, IpPermissions=[tcp_from(8080, group_id=client_group)])
+        authorized = time.monotonic()
+        seen = len(answers())
+        after(seen, "ok", "the client to be let in after authorize-security-group-ingress")
+        print(f"let in {time.monotonic() - authorized:.2f} s after the authorize")
+
+        # Revoke: refused again (every try is a new connection).
+        ec2.revoke_security_group_ingress(GroupId=web_group, IpPermissions=[tcp_from(8080, group_id=client_group)])
+        revoked = time.monotonic()
+        seen = len(answers())
+        first = after(seen, "no", "the client to be refused after revoke-security-group-ingress")
+        # (Each refused try takes its one-second timeout.)
+        print(f"refused {time.monotonic() - revoked:.2f} s after the revoke")
+        time.sleep(2.5)
+        assert "ok" not in answers()[first:]
+
+        # A CIDR rule lets the host in (its address on the subnet's network is in the VPC's block).
+        ec2.authorize_security_group_ingress(GroupId=web_group, IpPermissions=[tcp_from(8080, cidr="172.31.0.0/16")])
+        wait_for(lambda: reachable(f"http://{address}:8080/hostname"), 10, "the host to be let in by a CIDR rule")
+
+        # Nothing of the tasks is left in the packet filter once they stop.
+        client_address = details(tasks.describe(client))[1]["privateIPv4Address"]
+        tasks.stop(web)
+        tasks.stop(client)
+        tasks.stopped(web)
+        tasks.stopped(client)
+        assert filter_rules(address) == [] and filter_rules(client_address) == []
+    finally:
+        tasks.cleanup()
+        res.cleanup()
+        for g in made:
+            wait_for(lambda: _deleted(ec2, g), 30, f"the group {g} to be deleted")
+
+
+def _deleted(ec2, group_id):
+    try:
+        ec2.delete_security_group(GroupId=group_id)
+        return True
+    except botocore.exceptions.ClientError as e:
+        # Still referenced by an interface or by another group's rule a moment longer.
+        return e.response["Error"]["Code"] == "InvalidGroup.NotFound"

@@ -3,6 +3,7 @@ Running containers are re-adopted (never restarted or duplicated), exits that ha
 are reported, log lines written meanwhile arrive once, and nothing the API acknowledged is lost."""
 
 import json
+import subprocess
 import threading
 import time
 
@@ -136,11 +137,16 @@ def test_a_running_container_is_adopted_not_restarted(gantry, ecs, started):
 
 def test_an_awsvpc_task_keeps_its_address_and_pause_container_across_a_kill9(gantry, ecs, started):
     ec2 = make_client("ec2", gantry.endpoint)
-    subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]["SubnetId"]
+    subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
+    # A group that lets the host in, so that the test can reach the task before and after the crash.
+    open_group = ec2.create_security_group(GroupName=unique("open"), Description="open", VpcId=subnet["VpcId"])[
+        "GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=open_group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     td = ecs.register_task_definition(family=unique("restart-vpc"), networkMode="awsvpc", containerDefinitions=[
         container("web", command=["serve"], portMappings=[{"containerPort": 8080}])])["taskDefinition"]
-    arn = run(ecs, td["taskDefinitionArn"], networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet]}})[0][
-        "taskArn"]
+    arn = run(ecs, td["taskDefinitionArn"], networkConfiguration={
+        "awsvpcConfiguration": {"subnets": [subnet["SubnetId"]], "securityGroups": [open_group]}})[0]["taskArn"]
     started.append(arn)
     before = wait_status(ecs, arn, "RUNNING")
     ids = sorted(c["Id"] for c in task_containers(arn))
@@ -161,14 +167,27 @@ def test_an_awsvpc_task_keeps_its_address_and_pause_container_across_a_kill9(gan
     address = next(d["value"] for d in after["attachments"][0]["details"] if d["name"] == "privateIPv4Address")
     import requests
     assert requests.get(f"http://{address}:8080/hostname", timeout=5).status_code == 200
+    rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True).stdout
+    assert f"GI-{address}" in rules, "the task's security group rules survive the crash"
 
     ecs.stop_task(task=arn)
     wait_status(ecs, arn, "STOPPED")
     wait_for(lambda: eni not in [i["NetworkInterfaceId"] for i in ec2.describe_network_interfaces()[
         "NetworkInterfaces"]], 30, "the ENI to go")
-    network = f"gantry-{subnet}"
+    network = f"gantry-{subnet['SubnetId']}"
     wait_for(lambda: network not in docker("network", "ls", "--format", "{{.Name}}").stdout.split(), 30,
              "the subnet's host network to go")
+    rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True).stdout
+    assert address not in rules, "no packet filter rule of the task is left"
+    wait_for(lambda: _deleted(ec2, open_group), 30, "the group to be deleted")
+
+
+def _deleted(ec2, group_id):
+    try:
+        ec2.delete_security_group(GroupId=group_id)
+        return True
+    except botocore.exceptions.ClientError:
+        return False
 
 
 def test_an_exit_while_the_server_is_down_is_reported_after_the_start(gantry, ecs, started):

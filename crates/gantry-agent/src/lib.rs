@@ -26,6 +26,7 @@ mod agent;
 mod backoff;
 pub mod config;
 pub mod deps;
+pub mod firewall;
 pub mod health;
 pub mod http_client;
 pub mod logs;

@@ -1008,3 +1008,51 @@ async fn a_network_the_engine_refuses_fails_the_task_with_a_resource_error() {
     );
     agent.stop().await;
 }
+
+#[tokio::test]
+async fn an_awsvpc_task_s_security_groups_hold_before_it_starts_follow_changes_and_go_before_it_is_stopped(
+) {
+    use gantry_model::agent::{FirewallRule, TaskFirewall};
+    let (api, runtime, dir) = setup();
+    let rules = |port: i32| TaskFirewall {
+        vpc_cidr: "172.31.0.0/16".into(),
+        ingress: vec![FirewallRule {
+            protocol: "tcp".into(),
+            from_port: Some(port),
+            to_port: Some(port),
+            cidrs: vec!["172.31.0.0/16".into()],
+            marks: vec![],
+        }],
+        egress: vec![],
+    };
+    let mut t = awsvpc_task("fw");
+    t.firewall = Some(rules(80));
+    api.set_tasks(vec![t.clone()]);
+    let agent = start_agent(&api, &runtime, &dir);
+    assert!(
+        api.wait_for_status(&t.task_arn, status::RUNNING, WAIT)
+            .await
+    );
+    let address: std::net::Ipv4Addr = "172.31.0.9".parse().unwrap();
+    let calls = runtime.calls();
+    assert!(position(&calls, "set firewall 172.31.0.9") < position(&calls, "start app"));
+    assert_eq!(runtime.firewalls().get(&address), Some(&rules(80)));
+
+    // A rule changed on the server reaches the running task.
+    t.firewall = Some(rules(443));
+    api.set_tasks(vec![t.clone()]);
+    assert!(
+        api.wait_for(WAIT, |_| runtime.firewalls().get(&address)
+            == Some(&rules(443)))
+            .await
+    );
+
+    api.stop_task(&t.task_arn, stop_code::USER_INITIATED, "bye");
+    assert!(
+        api.wait_for_status(&t.task_arn, status::STOPPED, WAIT)
+            .await
+    );
+    // Removed before the report: the address may go to another task as soon as the server hears of the stop.
+    assert!(runtime.firewalls().is_empty());
+    agent.stop().await;
+}

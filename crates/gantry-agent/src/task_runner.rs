@@ -170,6 +170,8 @@ struct TaskRunner<A, R> {
     volumes: BTreeMap<String, VolumePlan>,
     /// An awsvpc task's pause container: its Docker name and id once made (or adopted).
     pause: Option<(String, String)>,
+    /// The security groups in the desired state changed since they were last enforced.
+    firewall_stale: bool,
     logs: JoinSet<()>,
     pull_started_at: Option<f64>,
     pull_stopped_at: Option<f64>,
@@ -231,6 +233,7 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             strays,
             volumes,
             pause,
+            firewall_stale: false,
             logs: JoinSet::new(),
             pull_started_at: None,
             pull_stopped_at: None,
@@ -255,6 +258,7 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             };
             let ended = !matches!(cause, StopCause::Gone);
             self.stop_task(cause).await;
+            self.release_firewall().await;
             self.release_network().await;
             ended
         };
@@ -291,6 +295,10 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             match latest.as_ref() {
                 None => self.gone = true,
                 Some(s) => {
+                    if s.firewall != self.spec.firewall {
+                        self.spec.firewall = s.firewall.clone();
+                        self.firewall_stale = true;
+                    }
                     self.spec.desired_status = s.desired_status.clone();
                     self.spec.stop_code = s.stop_code.clone();
                     self.spec.stopped_reason = s.stopped_reason.clone();
@@ -438,6 +446,12 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
                 if let Err(e) = self.start_pause(&network).await {
                     return Err(StopCause::FailedToStart(format!(
                         "ResourceInitializationError: {e}"
+                    )));
+                }
+                // Before any container of the task runs: its groups hold from its first packet.
+                if let Err(e) = self.enforce_firewall().await {
+                    return Err(StopCause::FailedToStart(format!(
+                        "ResourceInitializationError: cannot enforce the task's security groups: {e}"
                     )));
                 }
             }
@@ -632,6 +646,35 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
                 .map_err(|e| format!("cannot start the pause container: {e}"))?;
         }
         Ok(())
+    }
+
+    /// The task's address and what its security groups allow, for an awsvpc task the server resolved them for.
+    fn firewall(&self) -> Option<(std::net::Ipv4Addr, &gantry_model::agent::TaskFirewall)> {
+        let network = self.spec.network.as_ref()?;
+        let address = network.private_ipv4_address.parse().ok()?;
+        Some((address, self.spec.firewall.as_ref()?))
+    }
+
+    async fn enforce_firewall(&self) -> Result<(), RuntimeError> {
+        match self.firewall() {
+            Some((address, firewall)) => self.shared.runtime.set_firewall(address, firewall).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Removes the task's packet filter rules once its containers have stopped (none is not an error).
+    async fn release_firewall(&self) {
+        let Some(address) = self
+            .spec
+            .network
+            .as_ref()
+            .and_then(|n| n.private_ipv4_address.parse().ok())
+        else {
+            return;
+        };
+        if let Err(e) = self.shared.runtime.remove_firewall(address).await {
+            tracing::warn!(task = %self.spec.task_arn, error = %e, "cannot remove the task's security group rules");
+        }
     }
 
     /// Removes the subnet's host network once the task's pause container has stopped. The engine refuses while
@@ -856,6 +899,15 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             if let Some(cause) = self.check_desired() {
                 return cause;
             }
+            if self.firewall_stale {
+                match self.enforce_firewall().await {
+                    Ok(()) => self.firewall_stale = false,
+                    // Tried again at the next tick.
+                    Err(e) => {
+                        tracing::warn!(task = %self.spec.task_arn, error = %e, "cannot change the task's security group rules")
+                    }
+                }
+            }
             self.refresh().await;
             if let Some(cause) = self.essential_exit() {
                 return cause;
@@ -900,6 +952,8 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
                 tracing::warn!(task = %self.spec.task_arn, error = %e, "cannot stop the pause container");
             }
         }
+        // Before the task is reported STOPPED: its address is then free for another task, whose rules these are not.
+        self.release_firewall().await;
         self.refresh().await;
     }
 

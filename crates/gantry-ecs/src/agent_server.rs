@@ -7,7 +7,8 @@ use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use gantry_model::agent::{
-    AgentError, DesiredState, RegisterRequest, RegisterResponse, TaskSpec, TaskStateChange,
+    AgentError, DesiredState, RegisterRequest, RegisterResponse, TaskFirewall, TaskSpec,
+    TaskStateChange,
 };
 use gantry_model::ecs::{status, Attribute, ContainerInstance, Resource, VersionInfo};
 use gantry_model::{new_id, time, Arn, Scope};
@@ -40,8 +41,8 @@ pub(crate) fn instance_parts(arn: &str) -> Result<(String, String, String), Agen
     Ok((parsed.region, cluster.to_string(), id.to_string()))
 }
 
-/// The task as the agent needs it.
-fn task_spec(r: &TaskRecord, cluster: &str) -> TaskSpec {
+/// The task as the agent needs it; `firewall` is what its security groups allow (awsvpc).
+fn task_spec(r: &TaskRecord, cluster: &str, firewall: Option<TaskFirewall>) -> TaskSpec {
     TaskSpec {
         task_arn: r.task.task_arn.clone(),
         cluster_arn: r.task.cluster_arn.clone(),
@@ -57,6 +58,7 @@ fn task_spec(r: &TaskRecord, cluster: &str) -> TaskSpec {
         last_status: r.task.last_status.clone(),
         network_mode: r.network_mode.clone(),
         network: r.network.clone(),
+        firewall,
         containers: r.containers.clone(),
         volumes: r.volumes.clone(),
         stop_code: r.task.stop_code.clone(),
@@ -289,14 +291,20 @@ impl<S: Store> EcsService<S> {
                     .get::<TaskRecord>(&keys::task(region, cluster, id))
             })
             .filter(|t| !t.value.task.is_stopped())
-            .map(|t| task_spec(&t.value, cluster))
+            .map(|t| {
+                let firewall = t.value.network.as_ref().and_then(|n| {
+                    self.networking()?
+                        .interface_firewall(region, &n.network_interface_id)
+                });
+                task_spec(&t.value, cluster, firewall)
+            })
             .collect();
         tasks.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
         // The index covers only what the agent acts on, so its own reports do not wake it up.
         let mut h = DefaultHasher::new();
         registered.hash(&mut h);
         for t in &tasks {
-            (&t.task_arn, &t.desired_status).hash(&mut h);
+            (&t.task_arn, &t.desired_status, &t.firewall).hash(&mut h);
         }
         DesiredState {
             index: h.finish(),
@@ -321,11 +329,20 @@ impl<S: Store> EcsService<S> {
             let changed = waker.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
+            let network = self.network_changed.notified();
+            tokio::pin!(network);
+            network.as_mut().enable();
             let state = self.desired_state(&region, &cluster, &id, arn);
             if state.index != index || !state.registered {
                 return Ok(state);
             }
-            let timed_out = tokio::time::timeout_at(deadline, changed).await.is_err();
+            let either = async {
+                tokio::select! {
+                    _ = changed => {}
+                    _ = network => {}
+                }
+            };
+            let timed_out = tokio::time::timeout_at(deadline, either).await.is_err();
             self.mark_seen(arn);
             if timed_out {
                 return Ok(state);

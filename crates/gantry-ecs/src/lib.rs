@@ -92,6 +92,9 @@ pub struct EcsService<S> {
     subnet_turn: std::sync::atomic::AtomicUsize,
     /// Interfaces the last sweep found without a task (see `sweep_interfaces`).
     interface_suspects: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Rung when security groups or their members changed: every agent's poll looks again (an awsvpc task's
+    /// firewall is part of its desired state).
+    network_changed: tokio::sync::Notify,
 }
 
 impl<S: Store> EcsService<S> {
@@ -110,6 +113,7 @@ impl<S: Store> EcsService<S> {
             networking: Default::default(),
             subnet_turn: Default::default(),
             interface_suspects: Default::default(),
+            network_changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -154,6 +158,11 @@ impl<S: Store> EcsService<S> {
             regions.push(self.config.region.clone());
         }
         regions
+    }
+
+    /// Security groups, their rules or their members changed: agents learn their tasks' firewalls again.
+    pub fn network_changed(&self) {
+        self.network_changed.notify_waiters();
     }
 
     /// Tells the service controller to look again.

@@ -1,10 +1,12 @@
 //! What ECS needs of the VPC for awsvpc tasks, as a small trait the binary implements over the EC2 service: the
-//! facts of the subnets and security groups a task names, and making and deleting the task's network interface.
+//! facts of the subnets and security groups a task names, making and deleting the task's network interface, and
+//! what its security groups allow.
 //! Also the checks of `awsvpcConfiguration` and the task's `ElasticNetworkInterface` attachment, as ECS shows it.
 
 use std::future::Future;
 use std::pin::Pin;
 
+use gantry_model::agent::TaskFirewall;
 use gantry_model::ecs::{AwsVpcConfiguration, NetworkConfiguration, TaskNetwork};
 use serde_json::{json, Value};
 
@@ -58,6 +60,8 @@ pub trait TaskNetworking: Send + Sync + 'static {
     ) -> NetFuture<'a, std::result::Result<(), String>>;
     /// The interfaces ECS made, as `(id, description)`: the description names the attachment.
     fn task_interfaces(&self, region: &str) -> Vec<(String, String)>;
+    /// What the security groups of interface `id` allow now, for the agent to enforce; `None` when it is gone.
+    fn interface_firewall(&self, region: &str, id: &str) -> Option<TaskFirewall>;
 }
 
 /// ECS's limits on `awsvpcConfiguration`.

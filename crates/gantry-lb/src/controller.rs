@@ -12,7 +12,9 @@ use gantry_store::{Store, Txn};
 
 use crate::api::{actions_target_groups, listener_rules_of};
 use crate::attributes;
-use crate::dataplane::{ListenerRoutes, Routes, Stickiness, TargetGroupRoutes, TargetInService};
+use crate::dataplane::{
+    mark, ListenerRoutes, Routes, Stickiness, TargetGroupRoutes, TargetInService,
+};
 use crate::health::{probe, State, TargetKey};
 use crate::keys;
 use crate::model::{ListenerRecord, LoadBalancerRecord, TargetGroupRecord, TargetRecord};
@@ -143,12 +145,19 @@ impl<S: Store> LbService<S> {
         }
     }
 
-    /// The target groups some listener or rule forwards to.
-    fn used_target_groups(&self, snap: &Snapshot) -> HashSet<String> {
-        let mut used = HashSet::new();
+    /// The target groups some listener or rule forwards to, each with the load balancer its health checks are
+    /// made for (the first by ARN when several use it: one check serves them all).
+    fn used_target_groups(&self, snap: &Snapshot) -> HashMap<String, String> {
+        let mut used: HashMap<String, String> = HashMap::new();
         for (region, l) in &snap.listeners {
+            let lb = &l.listener.load_balancer_arn;
             for rule in listener_rules_of(self, region, l) {
-                used.extend(actions_target_groups(&rule.rule.actions));
+                for tg in actions_target_groups(&rule.rule.actions) {
+                    let first = used.entry(tg).or_insert_with(|| lb.clone());
+                    if lb < first {
+                        *first = lb.clone();
+                    }
+                }
             }
         }
         used
@@ -223,7 +232,10 @@ impl<S: Store> LbService<S> {
         let now = Instant::now();
         for (region, tg) in &snap.target_groups {
             let g = &tg.target_group;
-            if !g.health_check_enabled || !used.contains(&g.target_group_arn) {
+            let Some(lb) = used.get(&g.target_group_arn) else {
+                continue;
+            };
+            if !g.health_check_enabled {
                 continue;
             }
             for t in tg.targets.iter().filter(|t| t.deregistered_at.is_none()) {
@@ -247,7 +259,7 @@ impl<S: Store> LbService<S> {
                     self.runtime(|r| r.probing.remove(&key));
                     continue;
                 };
-                let check = probe::Check::of(g, addr);
+                let check = probe::Check::of(g, addr, mark::of(lb));
                 let svc = self.clone();
                 let (healthy, unhealthy) = (g.healthy_threshold_count, g.unhealthy_threshold_count);
                 tokio::spawn(async move {
@@ -321,10 +333,13 @@ impl<S: Store> LbService<S> {
                     .or_default()
                     .push(l.listener.listener_arn.clone());
             }
+            let mark = mark::of(&l.listener.load_balancer_arn);
             routes.listeners.insert(
                 l.listener.listener_arn.clone(),
                 ListenerRoutes {
                     load_balancer: l.listener.load_balancer_arn.clone(),
+                    mark,
+                    upstream: self.data_plane.upstream(mark),
                     protocol: l.listener.protocol.clone(),
                     port: l.listener.port,
                     rules,
@@ -423,6 +438,12 @@ impl<S: Store> LbService<S> {
             )
             .collect();
         self.data_plane.metrics.retain(|arn| known.contains(arn));
+        let marks: HashSet<u32> = snap
+            .load_balancers
+            .iter()
+            .map(|(_, lb)| mark::of(&lb.load_balancer.load_balancer_arn))
+            .collect();
+        self.data_plane.retain_upstreams(|m| marks.contains(&m));
         self.runtime(|r| {
             r.in_flight.retain(|k, _| keep.contains(k));
             r.next_check.retain(|k, _| keep.contains(k));

@@ -21,4 +21,4 @@ mod service;
 
 pub use errors::LbError;
 pub use registrations::TargetGroupFacts;
-pub use service::{InstanceResolver, LbConfig, LbService};
+pub use service::{InstanceResolver, LbConfig, LbService, VpcLookup};

@@ -45,6 +45,12 @@ pub trait InstanceResolver: Send + Sync + 'static {
     fn address(&self, region: &str, instance_id: &str) -> Option<IpAddr>;
 }
 
+/// The VPC a load balancer is in, from the EC2 side: the VPC of its subnets (the first one known), else the
+/// region's default VPC, as `(vpc id, id of its default security group)`.
+pub trait VpcLookup: Send + Sync + 'static {
+    fn vpc_of(&self, region: &str, subnets: &[String]) -> Option<(String, String)>;
+}
+
 /// Elastic Load Balancing v2 over a [`Store`].
 pub struct LbService<S: Store> {
     pub(crate) store: Arc<S>,
@@ -56,6 +62,9 @@ pub struct LbService<S: Store> {
     pub(crate) data_plane: Arc<DataPlane>,
     pub(crate) runtime: SharedRuntime,
     resolver: RwLock<Option<Arc<dyn InstanceResolver>>>,
+    vpcs: RwLock<Option<Arc<dyn VpcLookup>>>,
+    /// Counts the changes of which load balancers are in which security groups.
+    group_changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl<S: Store> LbService<S> {
@@ -68,12 +77,24 @@ impl<S: Store> LbService<S> {
             data_plane: Arc::new(DataPlane::default()),
             runtime: SharedRuntime::default(),
             resolver: RwLock::new(None),
+            vpcs: RwLock::new(None),
+            group_changes: tokio::sync::watch::Sender::new(0),
         })
     }
 
     /// Instance targets are found through `resolver` from now on.
     pub fn set_instance_resolver(&self, resolver: Arc<dyn InstanceResolver>) {
         *self.resolver.write().unwrap_or_else(|p| p.into_inner()) = Some(resolver);
+    }
+
+    /// Load balancers learn their VPC (and ALBs their default security group) through `vpcs` from now on.
+    pub fn set_vpc_lookup(&self, vpcs: Arc<dyn VpcLookup>) {
+        *self.vpcs.write().unwrap_or_else(|p| p.into_inner()) = Some(vpcs);
+    }
+
+    pub(crate) fn vpc_of(&self, region: &str, subnets: &[String]) -> Option<(String, String)> {
+        let v = self.vpcs.read().unwrap_or_else(|p| p.into_inner()).clone();
+        v?.vpc_of(region, subnets)
     }
 
     pub(crate) fn resolve_instance(&self, region: &str, instance_id: &str) -> Option<IpAddr> {
@@ -101,6 +122,30 @@ impl<S: Store> LbService<S> {
     pub(crate) async fn commit(&self, txn: Txn) -> Result<()> {
         self.store.txn(txn).await?;
         Ok(())
+    }
+
+    /// Changes whenever a load balancer is made or deleted or its security groups are set.
+    pub fn group_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.group_changes.subscribe()
+    }
+
+    pub(crate) fn groups_changed(&self) {
+        self.group_changes.send_modify(|n| *n += 1);
+    }
+
+    /// Every load balancer of the region that has security groups, as `(mark, groups)`: its connections to
+    /// targets carry the mark (see [`crate::dataplane::mark`]).
+    pub fn marked_groups(&self, region: &str) -> Vec<(u32, Vec<String>)> {
+        self.load_balancers(region)
+            .into_iter()
+            .filter_map(|lb| {
+                let groups = lb.load_balancer.security_groups.filter(|g| !g.is_empty())?;
+                Some((
+                    crate::dataplane::mark::of(&lb.load_balancer.load_balancer_arn),
+                    groups,
+                ))
+            })
+            .collect()
     }
 
     pub(crate) fn load_balancers(&self, region: &str) -> Vec<LoadBalancerRecord> {

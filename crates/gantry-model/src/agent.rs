@@ -53,11 +53,40 @@ pub struct TaskSpec {
     pub network_mode: String,
     /// The task's own address, for `awsvpc`.
     pub network: Option<TaskNetwork>,
+    /// What the task's security groups let in and out, for `awsvpc`.
+    pub firewall: Option<TaskFirewall>,
     pub containers: Vec<ContainerDefinition>,
     pub volumes: Vec<Volume>,
     /// Set when the server asks the task to stop.
     pub stop_code: Option<String>,
     pub stopped_reason: Option<String>,
+}
+
+/// The security groups of an awsvpc task, resolved by the server into what the agent's packet filter needs: every
+/// group a rule names is replaced by its members' addresses and by the load balancers in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TaskFirewall {
+    /// The VPC's CIDR block: traffic between the VPC's subnets is routed between their host networks.
+    pub vpc_cidr: String,
+    pub ingress: Vec<FirewallRule>,
+    pub egress: Vec<FirewallRule>,
+}
+
+/// One security group rule with its peer resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FirewallRule {
+    /// `tcp`, `udp`, `icmp` or `-1` (every protocol).
+    pub protocol: String,
+    /// The port range (icmp: type and code, -1 for any); `None` for `-1`.
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    /// The peer's address blocks: a CIDR rule's block, or each member of a peer group as a /32.
+    pub cidrs: Vec<String>,
+    /// The packet marks of the load balancers in a peer group: their connections to targets leave the host with
+    /// their mark (see `gantry-lb`), which is how a task tells a load balancer from other local traffic.
+    pub marks: Vec<u32>,
 }
 
 /// The answer to a poll: the whole desired state of one container instance.

@@ -8,6 +8,7 @@ pub mod api;
 pub mod cidr;
 pub mod errors;
 pub mod filters;
+pub mod firewall;
 pub mod interfaces;
 pub mod model;
 pub mod permissions;

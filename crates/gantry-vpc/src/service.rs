@@ -19,6 +19,8 @@ pub struct VpcService<S: Store> {
     /// Every change goes through this lock: VPC calls are few, and CIDR overlaps and group names are then checked
     /// against a state nobody else changes meanwhile.
     pub(crate) writes: tokio::sync::Mutex<()>,
+    /// Counts the changes, so that whoever enforces the groups on hosts learns of a rule or a member at once.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// Store keys, by kind.
@@ -49,7 +51,13 @@ impl<S: Store> VpcService<S> {
             store,
             account: account.into(),
             writes: tokio::sync::Mutex::new(()),
+            changes: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    /// Changes whenever a VPC record does (a rule, a group, an interface).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub(crate) fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
@@ -67,6 +75,7 @@ impl<S: Store> VpcService<S> {
 
     pub(crate) async fn commit(&self, txn: Txn) -> Result<()> {
         self.store.txn(txn).await?;
+        self.changes.send_modify(|n| *n += 1);
         Ok(())
     }
 

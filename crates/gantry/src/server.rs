@@ -223,7 +223,12 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     vpc.ensure_default_vpc(&config.region)
         .await
         .map_err(|e| ServerError::DefaultVpc(e.to_string()))?;
-    ecs.set_networking(Arc::new(crate::vpc_bridge::EcsInterfaces(vpc.clone())));
+    ecs.set_networking(Arc::new(crate::vpc_bridge::EcsInterfaces {
+        vpc: vpc.clone(),
+        lb: lb.clone(),
+    }));
+    lb.set_vpc_lookup(Arc::new(crate::vpc_bridge::LbVpcs(vpc.clone())));
+    crate::vpc_bridge::forward_group_changes(&vpc, &lb, &ecs);
     let services: Vec<Arc<dyn JsonService>> = vec![ecs.clone(), logs.clone(), ecr.clone(), acm];
     let edge = Edge::new(
         EdgeConfig {

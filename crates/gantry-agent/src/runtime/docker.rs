@@ -372,6 +372,19 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn set_firewall(
+        &self,
+        address: std::net::Ipv4Addr,
+        firewall: &gantry_model::agent::TaskFirewall,
+    ) -> Result<(), RuntimeError> {
+        let firewall = firewall.clone();
+        blocking(move || crate::firewall::iptables::apply(address, &firewall)).await
+    }
+
+    async fn remove_firewall(&self, address: std::net::Ipv4Addr) -> Result<(), RuntimeError> {
+        blocking(move || crate::firewall::iptables::remove(address)).await
+    }
+
     async fn volume_exists(&self, name: &str) -> Result<bool, RuntimeError> {
         match self.docker.inspect_volume(name).await {
             Ok(_) => Ok(true),
@@ -583,4 +596,14 @@ mod tests {
         assert_eq!(b[0].bind_ip.as_deref(), Some("0.0.0.0"));
         assert_eq!(b[1].host_port, Some(49153));
     }
+}
+
+/// Runs a packet filter change (a few short processes) off the async threads.
+async fn blocking(
+    f: impl FnOnce() -> Result<(), String> + Send + 'static,
+) -> Result<(), RuntimeError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RuntimeError::Engine(e.to_string()))?
+        .map_err(RuntimeError::Engine)
 }

@@ -73,6 +73,7 @@ struct FakeState {
     containers: Vec<FakeContainer>,
     volumes: BTreeMap<String, VolumeSpec>,
     networks: BTreeMap<String, NetworkSpec>,
+    firewalls: BTreeMap<std::net::Ipv4Addr, gantry_model::agent::TaskFirewall>,
     calls: Vec<String>,
     next_id: u64,
     last_log_nanos: i128,
@@ -179,6 +180,11 @@ impl FakeRuntime {
             .filter(|c| !c.removed)
             .cloned()
             .collect()
+    }
+
+    /// The packet filter rules of each awsvpc task, by address.
+    pub fn firewalls(&self) -> BTreeMap<std::net::Ipv4Addr, gantry_model::agent::TaskFirewall> {
+        lock(&self.state).firewalls.clone()
     }
 
     pub fn networks(&self) -> Vec<NetworkSpec> {
@@ -292,6 +298,24 @@ impl Runtime for FakeRuntime {
         }
         state.calls.push(format!("remove network {name}"));
         state.networks.remove(name);
+        Ok(())
+    }
+
+    async fn set_firewall(
+        &self,
+        address: std::net::Ipv4Addr,
+        firewall: &gantry_model::agent::TaskFirewall,
+    ) -> Result<(), RuntimeError> {
+        let mut state = self.check()?;
+        state.calls.push(format!("set firewall {address}"));
+        state.firewalls.insert(address, firewall.clone());
+        Ok(())
+    }
+
+    async fn remove_firewall(&self, address: std::net::Ipv4Addr) -> Result<(), RuntimeError> {
+        let mut state = self.check()?;
+        state.calls.push(format!("remove firewall {address}"));
+        state.firewalls.remove(&address);
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bollard::models::ContainerCreateBody;
 use futures_util::stream::BoxStream;
-use gantry_model::agent::RegistryCredentials;
+use gantry_model::agent::{RegistryCredentials, TaskFirewall};
 use gantry_model::ecs::NetworkBinding;
 
 pub use docker::DockerRuntime;
@@ -166,6 +166,20 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Removes a network; a missing one is not an error, one still in use is.
     fn remove_network(&self, name: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Enforces `firewall` (its security groups) for the awsvpc task at `address` in the host's packet filter,
+    /// replacing the rules it had.
+    fn set_firewall(
+        &self,
+        address: std::net::Ipv4Addr,
+        firewall: &TaskFirewall,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Removes the packet filter rules of the task at `address`; none is not an error.
+    fn remove_firewall(
+        &self,
+        address: std::net::Ipv4Addr,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
     fn volume_exists(&self, name: &str) -> impl Future<Output = Result<bool, RuntimeError>> + Send;
 

@@ -201,6 +201,13 @@ pub async fn create<S: Store>(
         "{prefix}{}-{number}.{region}.{}",
         input.name, svc.config.dns_suffix
     );
+    // As on AWS: the VPC of the subnets, and an ALB without security groups gets its VPC's default group.
+    let vpc = svc.vpc_of(region, &subnets);
+    let security_groups = match (kind.as_str(), input.security_groups) {
+        ("application", None) => Some(vpc.iter().map(|(_, g)| g.clone()).collect()),
+        ("application", given) => given,
+        (_, given) => given.filter(|g| !g.is_empty()),
+    };
     let lb = LoadBalancer {
         load_balancer_arn: arn,
         dns_name,
@@ -208,17 +215,13 @@ pub async fn create<S: Store>(
         created_time: gantry_model::time::iso8601_now(),
         load_balancer_name: input.name.clone(),
         scheme,
-        vpc_id: DEFAULT_VPC.into(),
+        vpc_id: vpc.map_or_else(|| DEFAULT_VPC.into(), |(v, _)| v),
         state: LoadBalancerState {
             code: "active".into(),
             reason: None,
         },
         availability_zones: zones(region, &subnets),
-        security_groups: if kind == "application" {
-            Some(input.security_groups.unwrap_or_default())
-        } else {
-            input.security_groups.filter(|g| !g.is_empty())
-        },
+        security_groups,
         kind: kind.clone(),
         ip_address_type: ip_type,
     };
@@ -229,6 +232,7 @@ pub async fn create<S: Store>(
         address,
     };
     svc.commit(Txn::new().put(key, encode(&record))).await?;
+    svc.groups_changed();
     // AWS answers `provisioning` and becomes active later; Gantry is active at once (listeners bind when created).
     let mut created = shown(&record);
     created.state.code = "provisioning".into();
@@ -307,6 +311,7 @@ pub async fn delete<S: Store>(svc: &LbService<S>, scope: &Scope, input: ArnInput
         .delete_prefix(keys::listeners(region, name))
         .delete_prefix(keys::rules_of_load_balancer(region, name));
     svc.commit(txn).await?;
+    svc.groups_changed();
     Ok(json!({}))
 }
 
@@ -360,6 +365,7 @@ pub async fn set_security_groups<S: Store>(
     let mut lb = svc.load_balancer_by_arn(&scope.region, &input.load_balancer_arn)?;
     lb.load_balancer.security_groups = Some(input.security_groups.clone());
     put(svc, scope, &lb).await?;
+    svc.groups_changed();
     Ok(json!({"SecurityGroupIds": input.security_groups}))
 }
 

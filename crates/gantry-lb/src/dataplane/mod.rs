@@ -3,6 +3,7 @@
 //! [`Routes`] snapshot the service rebuilds whenever the resources or a target's health change; the proxies read it
 //! without locks held across I/O.
 
+pub mod mark;
 mod metrics;
 mod proxy;
 mod routes;
@@ -56,7 +57,9 @@ pub struct DataPlane {
     routes: RwLock<Arc<Routes>>,
     /// Rung when the routes should be rebuilt.
     pub(crate) changed: Notify,
-    client: proxy::Upstream,
+    /// The pooled clients, one per load balancer mark: a connection opened for one load balancer is never
+    /// reused by another, whose security groups may not let it in.
+    clients: Mutex<HashMap<u32, proxy::Upstream>>,
     /// Seals and opens the stickiness cookies.
     sealer: seal::Sealer,
     pub(crate) metrics: metrics::Metrics,
@@ -72,7 +75,7 @@ impl Default for DataPlane {
             front_warned: Mutex::new(Default::default()),
             routes: RwLock::new(Arc::new(Routes::default())),
             changed: Notify::new(),
-            client: proxy::upstream(),
+            clients: Mutex::new(HashMap::new()),
             metrics: Default::default(),
             sealer: seal::Sealer::default(),
             tls: tls::Cache::default(),
@@ -83,6 +86,21 @@ impl Default for DataPlane {
 impl DataPlane {
     fn bound(&self) -> std::sync::MutexGuard<'_, HashMap<String, Bound>> {
         self.bound.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The pooled client of the load balancer with `mark`.
+    pub(crate) fn upstream(&self, mark: u32) -> proxy::Upstream {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(mark)
+            .or_insert_with(|| proxy::upstream(mark))
+            .clone()
+    }
+
+    /// Drops the clients of load balancers that are gone.
+    pub(crate) fn retain_upstreams(&self, keep: impl Fn(u32) -> bool) {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.retain(|m, _| keep(*m));
     }
 
     pub fn routes(&self) -> Arc<Routes> {

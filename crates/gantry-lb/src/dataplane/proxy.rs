@@ -26,11 +26,11 @@ use crate::rules::{self, RequestFacts};
 pub type Upstream = Client<TargetConnector, Body>;
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 
-pub fn upstream() -> Upstream {
+pub fn upstream(mark: u32) -> Upstream {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(256)
-        .build(TargetConnector::new())
+        .build(TargetConnector::new(mark))
 }
 
 /// Accepts connections until the socket is closed (its task aborted).
@@ -548,6 +548,7 @@ async fn forward(
     let mut resp = if upgrade.is_some() {
         match upgrade::forward(
             addr,
+            listener.mark,
             choice.group.scheme,
             req,
             listener.idle_timeout,
@@ -583,7 +584,7 @@ async fn forward(
         let started = std::time::Instant::now();
         let mut result = tokio::time::timeout(
             listener.idle_timeout,
-            plane.client.request(req.map(|b| b.boxed())),
+            listener.upstream.request(req.map(|b| b.boxed())),
         )
         .await;
         while let (Ok(Err(e)), Some((method, headers))) = (&result, &again) {
@@ -610,7 +611,8 @@ async fn forward(
             *retry.method_mut() = method.clone();
             *retry.uri_mut() = uri;
             *retry.headers_mut() = headers.clone();
-            result = tokio::time::timeout(listener.idle_timeout, plane.client.request(retry)).await;
+            result =
+                tokio::time::timeout(listener.idle_timeout, listener.upstream.request(retry)).await;
         }
         match result {
             Ok(Ok(resp)) => {

@@ -22,6 +22,10 @@ pub struct Routes {
 pub struct ListenerRoutes {
     /// Its load balancer's ARN (the metrics' key).
     pub load_balancer: String,
+    /// The mark of its load balancer's connections to targets.
+    pub mark: u32,
+    /// Its load balancer's pooled client (connections with its mark).
+    pub(crate) upstream: super::proxy::Upstream,
     pub protocol: String,
     pub port: u16,
     /// Rules by priority, the default rule's (no conditions) last.

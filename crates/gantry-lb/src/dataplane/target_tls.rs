@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use hyper::Uri;
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -177,37 +177,43 @@ impl Connection for TargetStream {
 /// How long a target has to accept a connection.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The pooled client's connector: `http://` URIs in clear, `https://` ones in TLS.
+/// The pooled client's connector: `http://` URIs in clear, `https://` ones in TLS, every connection with the
+/// load balancer's mark (see [`super::mark`]).
 #[derive(Clone)]
 pub struct TargetConnector {
-    http: HttpConnector,
+    mark: u32,
 }
 
 impl TargetConnector {
-    pub fn new() -> Self {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        // The scheme is ours to handle: the TCP connector only opens the socket.
-        http.enforce_http(false);
-        TargetConnector { http }
+    pub fn new(mark: u32) -> Self {
+        TargetConnector { mark }
     }
 
-    /// Connects to the target `uri` names (its scheme says whether in TLS).
+    /// Connects to the target `uri` names (its scheme says whether in TLS). Targets are addresses, never names.
     pub async fn connect(&mut self, uri: Uri) -> io::Result<TargetStream> {
-        use tower_service::Service;
         let tls = uri.scheme_str() == Some("https");
-        let host = uri.host().unwrap_or_default().to_string();
-        let tcp = self
-            .http
-            .call(uri)
+        let host = uri.host().unwrap_or_default();
+        let ip: std::net::IpAddr = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a target is an address"))?;
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let addr = std::net::SocketAddr::new(ip, port);
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, super::mark::connect(addr, self.mark))
             .await
-            .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e))?
-            .into_inner();
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connecting to the target timed out",
+                )
+            })??;
         if !tls {
             return Ok(TargetStream::Plain(tcp));
         }
-        Ok(TargetStream::Tls(Box::new(handshake(tcp, &host).await?)))
+        Ok(TargetStream::Tls(Box::new(
+            handshake(tcp, &ip.to_string()).await?,
+        )))
     }
 }
 

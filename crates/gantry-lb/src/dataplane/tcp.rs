@@ -75,9 +75,10 @@ async fn connection(
     let addr = target.addr;
     let _counted = target.begin();
     let tls = listener.tls.clone();
+    let mark = listener.mark;
     // The snapshot is not held for the life of the connection: later rebuilds replace it.
     drop(routes);
-    let upstream = match tokio::time::timeout(CONNECT, TcpStream::connect(addr)).await {
+    let upstream = match tokio::time::timeout(CONNECT, super::mark::connect(addr, mark)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(target = %addr, error = %e, "target refused the connection");
@@ -88,7 +89,6 @@ async fn connection(
             return;
         }
     };
-    let _ = upstream.set_nodelay(true);
     // A TLS listener decrypts and sends the plain bytes on, as an NLB's TLS listener to TCP targets does.
     let spliced = match tls {
         Some(config) => {

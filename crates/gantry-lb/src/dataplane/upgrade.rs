@@ -45,6 +45,7 @@ pub fn keep_upgrade_headers(headers: &mut hyper::HeaderMap, upgrade: HeaderValue
 /// their own that holds `counted` until they close.
 pub async fn forward(
     target: std::net::SocketAddr,
+    mark: u32,
     scheme: &str,
     mut req: Request<Incoming>,
     idle: Duration,
@@ -54,7 +55,8 @@ pub async fn forward(
     let uri: hyper::Uri = format!("{scheme}://{target}/")
         .parse()
         .map_err(|_| Failed::Target)?;
-    let stream = match tokio::time::timeout(CONNECT, TargetConnector::new().connect(uri)).await {
+    let stream = match tokio::time::timeout(CONNECT, TargetConnector::new(mark).connect(uri)).await
+    {
         Ok(Ok(s)) => s,
         Ok(Err(_)) => return Err(Failed::Target),
         Err(_) => return Err(Failed::Timeout),

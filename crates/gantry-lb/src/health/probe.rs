@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::state::Probe;
 use crate::dataplane::target_tls;
@@ -20,10 +19,12 @@ pub struct Check {
     pub timeout: Duration,
     /// An `HTTPS` check: the GET goes in TLS.
     pub tls: bool,
+    /// The packet mark of the load balancer the check is for.
+    pub mark: u32,
 }
 
 impl Check {
-    pub fn of(tg: &TargetGroup, target: SocketAddr) -> Check {
+    pub fn of(tg: &TargetGroup, target: SocketAddr, mark: u32) -> Check {
         let port = match tg.health_check_port.as_deref() {
             Some("traffic-port") | None => target.port(),
             Some(p) => p.parse().unwrap_or(target.port()),
@@ -40,6 +41,7 @@ impl Check {
                 .unwrap_or_else(|| "200".into()),
             timeout: Duration::from_secs(tg.health_check_timeout_seconds.max(1) as u64),
             tls: protocol == Some("HTTPS"),
+            mark,
         }
     }
 
@@ -51,7 +53,7 @@ impl Check {
     }
 
     async fn exchange(&self) -> Probe {
-        let Ok(stream) = TcpStream::connect(self.addr).await else {
+        let Ok(stream) = crate::dataplane::mark::connect(self.addr, self.mark).await else {
             return Probe::Failed;
         };
         let Some(path) = &self.path else {
@@ -144,6 +146,7 @@ mod tests {
             matcher: "200".into(),
             timeout: Duration::from_secs(2),
             tls: false,
+            mark: 0,
         };
         assert_eq!(check.run().await, Probe::Passed);
         assert_eq!(check.run().await, Probe::CodeMismatch(500));
@@ -197,6 +200,7 @@ mod tests {
             matcher: "200-299".into(),
             timeout: Duration::from_secs(2),
             tls: true,
+            mark: 0,
         };
         assert_eq!(check.run().await, Probe::Passed);
         assert_eq!(check.run().await, Probe::CodeMismatch(503));
