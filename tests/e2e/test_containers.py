@@ -340,6 +340,25 @@ def test_host_network_mode(tasks):
     assert response.text.strip() == socket.gethostname()
 
 
+@pytest.mark.parametrize("pid_mode", ["task", "host", None])
+def test_pid_mode(tasks, pid_mode):
+    """`task`: the task's containers see each other's processes (they join a pause container's PID namespace);
+    `host`: they see the host's; by default each sees only its own."""
+    ps = sh("sleep 1; ps -o args > /tmp/ps; echo listed; cat /tmp/ps" + HOLD, name="ps")
+    extra = {"pidMode": pid_mode} if pid_mode else {}
+    td = tasks.register(container("web", command=["serve"]), ps, **extra)
+    task = tasks.running(tasks.run(td)["taskArn"])
+    ids = {c["name"]: c["runtimeId"] for c in task["containers"]}
+    wait_for(lambda: "listed" in container_output(ids["ps"]), 20, "the process list")
+    listed = container_output(ids["ps"])
+    assert ("testapp serve" in listed) == (pid_mode in ("task", "host")), listed
+    assert ("dockerd" in listed) == (pid_mode == "host"), listed
+    containers = task_containers(task["taskArn"])
+    if pid_mode == "task":
+        assert containers["web"]["HostConfig"]["PidMode"].startswith("container:")
+        assert containers["web"]["HostConfig"]["NetworkMode"] == "bridge"
+
+
 def test_cpu_and_memory_limits(tasks):
     td = tasks.register(
         container("hard", cpu=256, memory=96, memoryReservation=48),

@@ -441,19 +441,22 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             }
         }
 
-        if let Some(network) = self.spec.network.clone() {
-            if translate::network_mode(&self.spec) == "awsvpc" {
-                if let Err(e) = self.start_pause(&network).await {
-                    return Err(StopCause::FailedToStart(format!(
-                        "ResourceInitializationError: {e}"
-                    )));
-                }
-                // Before any container of the task runs: its groups hold from its first packet.
-                if let Err(e) = self.enforce_firewall().await {
-                    return Err(StopCause::FailedToStart(format!(
-                        "ResourceInitializationError: cannot enforce the task's security groups: {e}"
-                    )));
-                }
+        if translate::needs_pause(&self.spec) {
+            let network = self
+                .spec
+                .network
+                .clone()
+                .filter(|_| translate::network_mode(&self.spec) == "awsvpc");
+            if let Err(e) = self.start_pause(network.as_ref()).await {
+                return Err(StopCause::FailedToStart(format!(
+                    "ResourceInitializationError: {e}"
+                )));
+            }
+            // Before any container of the task runs: its groups hold from its first packet.
+            if let Err(e) = self.enforce_firewall().await {
+                return Err(StopCause::FailedToStart(format!(
+                    "ResourceInitializationError: cannot enforce the task's security groups: {e}"
+                )));
             }
         }
 
@@ -583,25 +586,31 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
         }
     }
 
-    /// Makes (once) and starts the pause container that holds an awsvpc task's address, with its image and the
-    /// subnet's host network.
-    async fn start_pause(&mut self, network: &TaskNetwork) -> Result<(), String> {
+    /// Makes (once) and starts the pause container that holds the task's shared namespaces: an awsvpc task's
+    /// address (with the subnet's host network), and the PID or IPC namespace of `pidMode`/`ipcMode: task`.
+    async fn start_pause(&mut self, network: Option<&TaskNetwork>) -> Result<(), String> {
         let runtime = self.shared.runtime.clone();
-        let host_network = translate::subnet_network(network).map_err(|e| e.to_string())?;
+        let host_network = network
+            .map(translate::subnet_network)
+            .transpose()
+            .map_err(|e| e.to_string())?;
         let ensure_network = || async {
-            runtime.ensure_network(&host_network).await.map_err(|e| {
+            let (Some(net), Some(network)) = (&host_network, network) else {
+                return Ok(());
+            };
+            runtime.ensure_network(net).await.map_err(|e| {
                 format!(
                     "cannot create the network of subnet {}: {e}",
                     network.subnet_id
                 )
             })
         };
-        let id = match self.pause.clone() {
-            Some((_, id)) => id,
+        let (id, made) = match self.pause.clone() {
+            Some((_, id)) => (id, false),
             None => {
                 if !runtime.image_present(PAUSE_IMAGE).await.unwrap_or(false) {
                     let program = pause::pause_program().ok_or(
-                        "awsvpc tasks need an x86-64 host: the agent has no pause program for this architecture",
+                        "awsvpc tasks and pidMode/ipcMode task need an x86-64 host: the agent has no pause program for this architecture",
                     )?;
                     let rootfs = pause::tar_with(PAUSE_COMMAND, &program);
                     let changes = vec![format!("CMD [\"{PAUSE_COMMAND}\"]")];
@@ -631,10 +640,11 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
                     .await
                     .map_err(|e| format!("cannot create the pause container: {e}"))?;
                 self.pause = Some((name, id.clone()));
-                id
+                (id, true)
             }
         };
-        if matches!(runtime.inspect_container(&id).await, Ok(s) if s.is_running()) {
+        // An adopted one may be running already; one just made is not.
+        if !made && matches!(runtime.inspect_container(&id).await, Ok(s) if s.is_running()) {
             return Ok(());
         }
         if runtime.start_container(&id).await.is_err() {

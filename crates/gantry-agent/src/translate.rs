@@ -43,7 +43,9 @@ pub enum TranslateError {
     NoContainerPath(String),
     #[error("the subnet's CIDR block {0} is not valid")]
     BadSubnet(String),
-    #[error("container {0}: an awsvpc task's container needs the task's pause container")]
+    #[error(
+        "container {0}: the task's pause container (awsvpc, pidMode or ipcMode task) is missing"
+    )]
     NoPause(String),
     #[error("container {container} refers to unknown container {reference}")]
     UnknownContainer {
@@ -88,6 +90,14 @@ pub fn network_mode(task: &TaskSpec) -> &'static str {
     }
 }
 
+/// Whether the task needs a pause container: to hold an awsvpc task's address, or the PID or IPC namespace its
+/// containers share (`pidMode`/`ipcMode: task`), as the ECS agent does.
+pub fn needs_pause(task: &TaskSpec) -> bool {
+    network_mode(task) == "awsvpc"
+        || task.pid_mode.as_deref() == Some("task")
+        || task.ipc_mode.as_deref() == Some("task")
+}
+
 /// The host network of a VPC subnet: one per subnet on a host, shared by the agents there.
 pub fn subnet_network(network: &TaskNetwork) -> Result<NetworkSpec, TranslateError> {
     let bad = || TranslateError::BadSubnet(network.subnet_cidr.clone());
@@ -120,9 +130,37 @@ pub fn subnet_network(network: &TaskNetwork) -> Result<NetworkSpec, TranslateErr
 /// in its network namespace, which the task's containers join.
 pub fn pause_spec(
     ctx: &Context<'_>,
-    network: &TaskNetwork,
+    network: Option<&TaskNetwork>,
     docker_name: &str,
 ) -> Result<ContainerSpec, TranslateError> {
+    let pause = ContainerDefinition {
+        name: Some(PAUSE_CONTAINER_NAME.into()),
+        ..Default::default()
+    };
+    // Others join its IPC namespace only if it lets them.
+    let ipc_mode = (ctx.task.ipc_mode.as_deref() == Some("task")).then(|| "shareable".to_string());
+    let Some(network) = network else {
+        // Namespaces only: the task's containers keep their own network.
+        let config = ContainerCreateBody {
+            image: Some(PAUSE_IMAGE.into()),
+            cmd: Some(vec![PAUSE_COMMAND.into()]),
+            labels: Some(labels(ctx, &pause)),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".into()),
+                ipc_mode,
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("none".into()),
+                    config: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        return Ok(ContainerSpec {
+            name: docker_name.to_string(),
+            config,
+        });
+    };
     let net = subnet_network(network)?;
     let defs = &ctx.task.containers;
     let extra_hosts: Vec<String> = defs
@@ -145,10 +183,6 @@ pub fn pause_spec(
         mac_address: mac.clone(),
         ..Default::default()
     };
-    let pause = ContainerDefinition {
-        name: Some(PAUSE_CONTAINER_NAME.into()),
-        ..Default::default()
-    };
     let config = ContainerCreateBody {
         hostname: Some(network.private_dns_name.clone()).filter(|h| !h.is_empty()),
         // Engines before API 1.44 take the MAC address here only.
@@ -158,6 +192,7 @@ pub fn pause_spec(
         labels: Some(labels(ctx, &pause)),
         host_config: Some(HostConfig {
             network_mode: Some(net.name.clone()),
+            ipc_mode,
             extra_hosts: (!extra_hosts.is_empty()).then_some(extra_hosts),
             dns,
             dns_search,
@@ -356,6 +391,22 @@ pub fn container_spec(
         other => other.to_string(),
     };
     let own_network = mode != "awsvpc";
+    // `task`: the pause container's namespace, shared by the task's containers.
+    let shared = |m: Option<&str>| -> Result<Option<String>, TranslateError> {
+        Ok(match m {
+            Some("task") => Some(format!(
+                "container:{}",
+                ctx.pause
+                    .ok_or_else(|| TranslateError::NoPause(name.into()))?
+            )),
+            Some(other @ ("host" | "none")) => Some(other.to_string()),
+            _ => None,
+        })
+    };
+    let (pid_mode, ipc_mode) = (
+        shared(ctx.task.pid_mode.as_deref())?,
+        shared(ctx.task.ipc_mode.as_deref())?,
+    );
 
     let env: Vec<String> = def
         .environment
@@ -462,6 +513,8 @@ pub fn container_spec(
         privileged: def.privileged,
         readonly_rootfs: def.readonly_root_filesystem,
         network_mode: Some(docker_mode),
+        pid_mode,
+        ipc_mode,
         port_bindings: (!bindings.is_empty()).then_some(bindings),
         binds: (!binds.is_empty()).then_some(binds),
         volumes_from: (!volumes_from.is_empty()).then_some(volumes_from),
@@ -791,6 +844,45 @@ mod tests {
     }
 
     #[test]
+    fn pid_and_ipc_modes_share_the_pause_container_s_namespaces() {
+        let mut t = task();
+        assert!(!needs_pause(&t));
+        let h = |t: &TaskSpec| translate(t, &def()).unwrap().config.host_config.unwrap();
+        assert_eq!((h(&t).pid_mode, h(&t).ipc_mode), (None, None));
+        t.pid_mode = Some("task".into());
+        t.ipc_mode = Some("host".into());
+        assert!(needs_pause(&t));
+        let pause = "container:ecs-web-3-internalecspause-dddd";
+        assert_eq!(h(&t).pid_mode.as_deref(), Some(pause));
+        assert_eq!(h(&t).ipc_mode.as_deref(), Some("host"));
+        assert_eq!(
+            h(&t).network_mode.as_deref(),
+            Some("bridge"),
+            "the network stays the task's own"
+        );
+        t.ipc_mode = Some("task".into());
+        assert_eq!(h(&t).ipc_mode.as_deref(), Some(pause));
+
+        // A pause container without a network holds the namespaces only, and lets others join its IPC one.
+        let (names, volumes) = (BTreeMap::new(), BTreeMap::new());
+        let ctx = Context {
+            task: &t,
+            instance_arn: "arn:instance",
+            docker_names: &names,
+            volumes: &volumes,
+            pause: None,
+        };
+        let spec = pause_spec(&ctx, None, "p").unwrap();
+        let ph = spec.config.host_config.unwrap();
+        assert_eq!(ph.network_mode.as_deref(), Some("none"));
+        assert_eq!(ph.ipc_mode.as_deref(), Some("shareable"));
+        assert!(matches!(
+            container_spec(&ctx, &def(), "x"),
+            Err(TranslateError::NoPause(_))
+        ));
+    }
+
+    #[test]
     fn awsvpc_containers_join_the_pause_container_which_holds_the_address() {
         let mut t = task();
         t.network_mode = "awsvpc".into();
@@ -819,7 +911,7 @@ mod tests {
             volumes: &volumes,
             pause: None,
         };
-        let pause = pause_spec(&ctx, &interface(), "p").unwrap();
+        let pause = pause_spec(&ctx, Some(&interface()), "p").unwrap();
         let c = &pause.config;
         assert_eq!(c.image.as_deref(), Some(PAUSE_IMAGE));
         assert_eq!(c.hostname.as_deref(), Some("ip-172-31-16-4.ec2.internal"));

@@ -57,6 +57,8 @@ fn task_spec(r: &TaskRecord, cluster: &str, firewall: Option<TaskFirewall>) -> T
         },
         last_status: r.task.last_status.clone(),
         network_mode: r.network_mode.clone(),
+        pid_mode: r.pid_mode.clone(),
+        ipc_mode: r.ipc_mode.clone(),
         network: r.network.clone(),
         firewall,
         containers: r.containers.clone(),

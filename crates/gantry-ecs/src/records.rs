@@ -12,6 +12,9 @@ pub struct TaskRecord {
     pub family: String,
     pub revision: i64,
     pub network_mode: String,
+    /// The task definition's `pidMode` and `ipcMode`.
+    pub pid_mode: Option<String>,
+    pub ipc_mode: Option<String>,
     /// The task's network interface (awsvpc).
     pub network: Option<TaskNetwork>,
     /// Container definitions with overrides applied and host ports chosen.

@@ -435,6 +435,8 @@ impl<S: Store> EcsService<S> {
             family: td.family.clone(),
             revision: td.revision,
             network_mode: td.network_mode().to_string(),
+            pid_mode: td.pid_mode.clone(),
+            ipc_mode: td.ipc_mode.clone(),
             network: None,
             containers,
             volumes: td.volumes.clone(),

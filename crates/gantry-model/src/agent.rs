@@ -51,6 +51,10 @@ pub struct TaskSpec {
     /// What the server last recorded, so a restarted agent knows what it had reported.
     pub last_status: String,
     pub network_mode: String,
+    /// `host` or `task` (the task's containers share one PID namespace); none: each its own.
+    pub pid_mode: Option<String>,
+    /// `host`, `task` or `none`; none: Docker's default.
+    pub ipc_mode: Option<String>,
     /// The task's own address, for `awsvpc`.
     pub network: Option<TaskNetwork>,
     /// What the task's security groups let in and out, for `awsvpc`.
