@@ -89,3 +89,66 @@ def test_delete_unknown_cluster(ecs):
         ecs.delete_cluster(cluster=unique("missing"))
     assert e.value.response["Error"]["Code"] == "ClusterNotFoundException"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_fargate_capacity_providers(ecs, aws):
+    """The Fargate capacity providers are there for every account; a cluster is associated with them (as
+    Terraform's aws_ecs_cluster_capacity_providers does) and keeps a default strategy. Tasks on them are refused
+    clearly until the FARGATE launch type is there."""
+    described = ecs.describe_capacity_providers()["capacityProviders"]
+    assert [(p["name"], p["status"]) for p in described] == [("FARGATE", "ACTIVE"), ("FARGATE_SPOT", "ACTIVE")]
+    out = ecs.describe_capacity_providers(capacityProviders=["FARGATE", "my-asg"])
+    assert [p["name"] for p in out["capacityProviders"]] == ["FARGATE"]
+    assert out["failures"][0]["reason"] == "MISSING"
+
+    name = unique("c")
+    ecs.create_cluster(clusterName=name)
+    strategy = [{"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+                {"capacityProvider": "FARGATE_SPOT", "weight": 4}]
+    cluster = aws("ecs", "put-cluster-capacity-providers", "--cluster", name,
+                  "--capacity-providers", "FARGATE", "FARGATE_SPOT",
+                  "--default-capacity-provider-strategy",
+                  "capacityProvider=FARGATE,base=1,weight=1", "capacityProvider=FARGATE_SPOT,weight=4")["cluster"]
+    assert cluster["capacityProviders"] == ["FARGATE", "FARGATE_SPOT"]
+    assert cluster["defaultCapacityProviderStrategy"] == strategy
+    assert ecs.describe_clusters(clusters=[name])["clusters"][0]["defaultCapacityProviderStrategy"] == strategy
+
+    def refused(code, call, **kwargs):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call(**kwargs)
+        assert e.value.response["Error"]["Code"] == code, e.value.response
+        return e.value.response["Error"]["Message"]
+
+    put = ecs.put_cluster_capacity_providers
+    assert "does not exist" in refused("InvalidParameterException", put, cluster=name,
+                                       capacityProviders=["FARGATE", "my-asg"], defaultCapacityProviderStrategy=[])
+    assert "not associated" in refused("InvalidParameterException", put, cluster=name, capacityProviders=["FARGATE"],
+                                       defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT"}])
+    assert "base value" in refused("InvalidParameterException", put, cluster=name,
+                                   capacityProviders=["FARGATE", "FARGATE_SPOT"],
+                                   defaultCapacityProviderStrategy=[
+                                       {"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+                                       {"capacityProvider": "FARGATE_SPOT", "base": 2, "weight": 1}])
+    refused("ClusterNotFoundException", put, cluster=unique("missing"), capacityProviders=[],
+            defaultCapacityProviderStrategy=[])
+    # Nothing of the refused calls was kept.
+    assert ecs.describe_clusters(clusters=[name])["clusters"][0]["defaultCapacityProviderStrategy"] == strategy
+
+    # CreateCluster takes them too.
+    other = ecs.create_cluster(clusterName=unique("c"), capacityProviders=["FARGATE"],
+                               defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}])["cluster"]
+    assert other["capacityProviders"] == ["FARGATE"]
+
+    # A task with no launch type gets the cluster's default strategy: Fargate, not there yet.
+    family = unique("cp")
+    ecs.register_task_definition(family=family, containerDefinitions=[
+        {"name": "app", "image": "gantry-test/testapp:latest", "memory": 32}])
+    assert "FARGATE" in refused("UnsupportedFeatureException", ecs.run_task, cluster=name, taskDefinition=family)
+    refused("UnsupportedFeatureException", ecs.run_task, cluster=name, taskDefinition=family,
+            capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}])
+    refused("InvalidParameterException", ecs.run_task, cluster=name, taskDefinition=family, launchType="EC2",
+            capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}])
+    refused("UnsupportedFeatureException", ecs.create_service, cluster=name, serviceName=unique("s"),
+            taskDefinition=family, desiredCount=1)
+    for c in (name, other["clusterName"]):
+        ecs.delete_cluster(cluster=c)

@@ -19,8 +19,8 @@ struct CreateClusterInput {
     tags: Vec<Tag>,
     settings: Vec<ClusterSetting>,
     configuration: Option<Value>,
-    capacity_providers: Option<Vec<String>>,
-    default_capacity_provider_strategy: Option<Vec<Value>>,
+    capacity_providers: Vec<String>,
+    default_capacity_provider_strategy: Vec<gantry_model::ecs::CapacityProviderStrategyItem>,
     #[serde(flatten)]
     unsupported: Unsupported,
 }
@@ -91,7 +91,12 @@ impl<S: Store> EcsService<S> {
     }
 
     /// The cluster with its counts, as Describe shows it.
-    fn cluster_view(&self, scope: &Scope, mut c: Cluster, include: &[String]) -> Cluster {
+    pub(crate) fn cluster_view(
+        &self,
+        scope: &Scope,
+        mut c: Cluster,
+        include: &[String],
+    ) -> Cluster {
         if c.status == "ACTIVE" {
             (c.running_tasks_count, c.pending_tasks_count) =
                 self.index
@@ -128,6 +133,8 @@ impl<S: Store> EcsService<S> {
                 tags,
                 settings,
                 configuration,
+                capacity_providers,
+                default_capacity_provider_strategy,
             } = defaults.clone().unwrap_or_default();
             let cluster = Cluster {
                 cluster_arn: scope.arn("ecs", &format!("cluster/{name}")),
@@ -143,6 +150,8 @@ impl<S: Store> EcsService<S> {
                 },
                 tags,
                 configuration,
+                capacity_providers,
+                default_capacity_provider_strategy,
                 ..Default::default()
             };
             let guard = match &existing {
@@ -162,17 +171,11 @@ impl<S: Store> EcsService<S> {
     pub(crate) async fn create_cluster(&self, scope: &Scope, body: &[u8]) -> Result<Value> {
         let input: CreateClusterInput = parse_input(body)?;
         reject_unsupported("", &input.unsupported)?;
-        if input
-            .capacity_providers
-            .as_ref()
-            .is_some_and(|c| !c.is_empty())
-            || input
-                .default_capacity_provider_strategy
-                .as_ref()
-                .is_some_and(|c| !c.is_empty())
-        {
-            return Err(EcsError::Unsupported("capacityProviders".into()));
-        }
+        crate::capacity_providers::check_providers(&input.capacity_providers)?;
+        crate::capacity_providers::check_strategy(
+            &input.default_capacity_provider_strategy,
+            &input.capacity_providers,
+        )?;
         let name = refs::cluster_name(Some(input.cluster_name.as_deref().unwrap_or("default")))?;
         validate_settings(&input.settings)?;
         tags::validate(&input.tags)?;
@@ -184,6 +187,8 @@ impl<S: Store> EcsService<S> {
                     tags: input.tags,
                     settings: input.settings,
                     configuration: input.configuration,
+                    capacity_providers: input.capacity_providers,
+                    default_capacity_provider_strategy: input.default_capacity_provider_strategy,
                 }),
             )
             .await?;
@@ -308,6 +313,8 @@ pub(crate) struct ClusterDefaults {
     pub tags: Vec<Tag>,
     pub settings: Vec<ClusterSetting>,
     pub configuration: Option<Value>,
+    pub capacity_providers: Vec<String>,
+    pub default_capacity_provider_strategy: Vec<gantry_model::ecs::CapacityProviderStrategyItem>,
 }
 
 fn cluster_arn_for(scope: &Scope, reference: &str) -> String {

@@ -6,6 +6,7 @@
 
 mod agent_server;
 mod attributes;
+pub mod capacity_providers;
 mod cleanup;
 mod clusters;
 mod container_instances;
@@ -198,6 +199,8 @@ impl<S: Store> EcsService<S> {
             "ListClusters" => self.list_clusters(scope, body),
             "DeleteCluster" => self.delete_cluster(scope, body).await,
             "UpdateClusterSettings" | "UpdateCluster" => self.update_cluster(scope, body).await,
+            "PutClusterCapacityProviders" => self.put_cluster_capacity_providers(scope, body).await,
+            "DescribeCapacityProviders" => self.describe_capacity_providers(scope, body),
             "RegisterTaskDefinition" => self.register_task_definition(scope, body).await,
             "DescribeTaskDefinition" => self.describe_task_definition(scope, body),
             "ListTaskDefinitions" => self.list_task_definitions(scope, body),

@@ -46,7 +46,7 @@ struct RunTaskInput {
     reference_id: Option<String>,
     client_token: Option<String>,
     network_configuration: Option<NetworkConfiguration>,
-    capacity_provider_strategy: Option<Vec<Value>>,
+    capacity_provider_strategy: Option<Vec<gantry_model::ecs::CapacityProviderStrategyItem>>,
     platform_version: Option<String>,
     #[serde(flatten)]
     unsupported: Unsupported,
@@ -265,13 +265,6 @@ impl<S: Store> EcsService<S> {
             }
             Some(other) => return Err(invalid(format!("Invalid launchType: {other}"))),
         }
-        if input
-            .capacity_provider_strategy
-            .as_ref()
-            .is_some_and(|c| !c.is_empty())
-        {
-            return Err(EcsError::Unsupported("capacityProviderStrategy".into()));
-        }
         if input.platform_version.is_some() {
             return Err(invalid(
                 "The platform version must be null when specifying an EC2 launch type.",
@@ -294,7 +287,15 @@ impl<S: Store> EcsService<S> {
             return Err(invalid("clientToken may be at most 64 characters"));
         }
         tags::validate(&input.tags)?;
-        self.find_cluster(scope, &cluster)?;
+        let found = self.find_cluster(scope, &cluster)?;
+        let strategy = crate::capacity_providers::requested(
+            &found.value,
+            input.capacity_provider_strategy.as_deref(),
+            input.launch_type.as_deref(),
+        )?;
+        if !strategy.is_empty() {
+            return Err(crate::capacity_providers::unsupported(&strategy));
+        }
         let definition = self.resolve_task_definition(scope, reference)?.value;
         let td = &definition.task_definition;
         if td.status != "ACTIVE" {

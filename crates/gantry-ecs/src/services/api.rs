@@ -48,7 +48,7 @@ struct CreateServiceInput {
     network_configuration: Option<NetworkConfiguration>,
     // Accepted when empty: Terraform and the SDKs send empty lists.
     service_registries: Vec<Value>,
-    capacity_provider_strategy: Vec<Value>,
+    capacity_provider_strategy: Vec<gantry_model::ecs::CapacityProviderStrategyItem>,
     #[serde(flatten)]
     unsupported: Unsupported,
 }
@@ -213,10 +213,6 @@ impl<S: Store> EcsService<S> {
         let input: CreateServiceInput = parse_input(body)?;
         reject_unsupported("", &input.unsupported)?;
         reject_non_empty("serviceRegistries", &input.service_registries)?;
-        reject_non_empty(
-            "capacityProviderStrategy",
-            &input.capacity_provider_strategy,
-        )?;
         let name = gantry_aws::required(&input.service_name, "serviceName")?.to_string();
         validate::service_name(&name)?;
         let cluster = refs::cluster_name(input.cluster.as_deref())?;
@@ -268,7 +264,15 @@ impl<S: Store> EcsService<S> {
             return Err(invalid("clientToken may be at most 36 characters"));
         }
         tags::validate(&input.tags)?;
-        self.find_cluster(scope, &cluster)?;
+        let found = self.find_cluster(scope, &cluster)?;
+        let strategy = crate::capacity_providers::requested(
+            &found.value,
+            Some(&input.capacity_provider_strategy),
+            input.launch_type.as_deref(),
+        )?;
+        if !strategy.is_empty() {
+            return Err(crate::capacity_providers::unsupported(&strategy));
+        }
         let reference = gantry_aws::required(&input.task_definition, "taskDefinition")?;
         let definition = self.resolve_task_definition(scope, reference)?.value;
         let td = &definition.task_definition;

@@ -9,6 +9,15 @@ pub struct ClusterSetting {
     pub value: Option<String>,
 }
 
+/// One capacity provider of a strategy: `base` tasks at least on it, then `weight` shares of the rest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CapacityProviderStrategyItem {
+    pub capacity_provider: String,
+    pub weight: Option<i64>,
+    pub base: Option<i64>,
+}
+
 /// A cluster as stored. The counts are derived when described, never stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -23,7 +32,7 @@ pub struct Cluster {
     pub settings: Vec<ClusterSetting>,
     pub tags: Vec<Tag>,
     pub capacity_providers: Vec<String>,
-    pub default_capacity_provider_strategy: Vec<serde_json::Value>,
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
     pub configuration: Option<serde_json::Value>,
     pub statistics: Vec<super::KeyValuePair>,
 }
