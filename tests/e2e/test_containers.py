@@ -6,6 +6,7 @@ ListTasks filters, the CLI waiters, draining).
 Every task runs in cluster `default`, on the session server's embedded agent."""
 
 import json
+from pathlib import Path
 import socket
 import time
 from datetime import datetime, timezone
@@ -357,6 +358,31 @@ def test_pid_mode(tasks, pid_mode):
     if pid_mode == "task":
         assert containers["web"]["HostConfig"]["PidMode"].startswith("container:")
         assert containers["web"]["HostConfig"]["NetworkMode"] == "bridge"
+
+
+def test_task_memory_is_one_limit_over_the_task_s_containers(tasks):
+    """Task-level memory 96 MiB: each container alone is under it, but a container that takes more is killed by
+    the kernel (exit 137) and the task stops with ECS's reasons; the limit is the task's cgroup, its containers'
+    cgroup parent."""
+    hog = sh("sleep 1; dd if=/dev/zero of=/dev/null bs=160M count=1", name="hog")
+    web = container("web", command=["serve"])
+    for c in (hog, web):
+        del c["memory"]
+    td = tasks.register(web, hog, cpu="256", memory="96")
+    arn = tasks.run(td)["taskArn"]
+    task_id = arn.rsplit("/", 1)[1]
+    stopped = tasks.stopped(arn, timeout=60)
+    hog_state = next(c for c in stopped["containers"] if c["name"] == "hog")
+    assert hog_state["exitCode"] == 137, hog_state
+    assert hog_state["reason"] == "OutOfMemoryError: Container killed due to memory usage", hog_state
+    assert stopped["stopCode"] == "EssentialContainerExited", stopped
+    assert stopped["stoppedReason"] == "Essential container in task exited"
+    containers = task_containers(arn)
+    assert containers["web"]["HostConfig"]["CgroupParent"] == f"/ecs/{task_id}"
+    assert containers["web"]["HostConfig"]["Memory"] == 0, "the limit is the task's, not the container's"
+    # The task's cgroup goes with it.
+    assert not any(Path(root, "ecs", task_id).exists() for root in (
+        "/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup"))
 
 
 def test_cpu_and_memory_limits(tasks):

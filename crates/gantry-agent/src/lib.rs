@@ -24,6 +24,7 @@
 
 mod agent;
 mod backoff;
+pub mod cgroup;
 pub mod config;
 pub mod deps;
 pub mod firewall;

@@ -1056,3 +1056,36 @@ async fn an_awsvpc_task_s_security_groups_hold_before_it_starts_follow_changes_a
     assert!(runtime.firewalls().is_empty());
     agent.stop().await;
 }
+
+#[tokio::test]
+async fn task_level_cpu_and_memory_are_one_cgroup_over_the_task_s_containers() {
+    let (api, runtime, dir) = setup();
+    let mut t = task("sized", vec![container("app"), container("side")]);
+    t.cpu = Some(256);
+    t.memory = Some(512);
+    api.set_tasks(vec![t.clone()]);
+    let agent = start_agent(&api, &runtime, &dir);
+    assert!(
+        api.wait_for_status(&t.task_arn, status::RUNNING, WAIT)
+            .await
+    );
+    let calls = runtime.calls();
+    assert!(position(&calls, "task cgroup sized") < position(&calls, "create app"));
+    assert_eq!(runtime.cgroups()["sized"], (Some(256), Some(512)));
+    for c in runtime.live_containers() {
+        let parent = c
+            .spec
+            .config
+            .host_config
+            .as_ref()
+            .and_then(|h| h.cgroup_parent.clone());
+        assert_eq!(parent.as_deref(), Some("/ecs/sized"), "{}", c.ecs_name());
+    }
+    api.stop_task(&t.task_arn, stop_code::USER_INITIATED, "bye");
+    assert!(
+        api.wait_for_status(&t.task_arn, status::STOPPED, WAIT)
+            .await
+    );
+    assert!(runtime.cgroups().is_empty());
+    agent.stop().await;
+}

@@ -172,6 +172,8 @@ struct TaskRunner<A, R> {
     pause: Option<(String, String)>,
     /// The security groups in the desired state changed since they were last enforced.
     firewall_stale: bool,
+    /// The task's cgroup, when it has task-level cpu or memory.
+    cgroup_parent: Option<String>,
     logs: JoinSet<()>,
     pull_started_at: Option<f64>,
     pull_stopped_at: Option<f64>,
@@ -234,6 +236,7 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             volumes,
             pause,
             firewall_stale: false,
+            cgroup_parent: None,
             logs: JoinSet::new(),
             pull_started_at: None,
             pull_stopped_at: None,
@@ -441,6 +444,22 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
             }
         }
 
+        if self.spec.cpu.is_some() || self.spec.memory.is_some() {
+            match self
+                .shared
+                .runtime
+                .task_cgroup(self.task_id(), self.spec.cpu, self.spec.memory)
+                .await
+            {
+                Ok(parent) => self.cgroup_parent = parent,
+                Err(e) => {
+                    return Err(StopCause::FailedToStart(format!(
+                        "ResourceInitializationError: cannot limit the task's cpu and memory: {e}"
+                    )))
+                }
+            }
+        }
+
         if translate::needs_pause(&self.spec) {
             let network = self
                 .spec
@@ -495,6 +514,7 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
                 docker_names: &names,
                 volumes: &self.volumes,
                 pause: self.pause.as_ref().map(|(name, _)| name.as_str()),
+                cgroup_parent: self.cgroup_parent.as_deref(),
             };
             let docker_name = names
                 .get(self.slots[i].def.name())
@@ -632,6 +652,7 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
                     docker_names: &names,
                     volumes: &volumes,
                     pause: None,
+                    cgroup_parent: None,
                 };
                 let spec =
                     translate::pause_spec(&ctx, network, &name).map_err(|e| e.to_string())?;
@@ -656,6 +677,10 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
                 .map_err(|e| format!("cannot start the pause container: {e}"))?;
         }
         Ok(())
+    }
+
+    fn task_id(&self) -> &str {
+        self.spec.task_arn.rsplit('/').next().unwrap_or_default()
     }
 
     /// The task's address and what its security groups allow, for an awsvpc task the server resolved them for.
@@ -964,6 +989,11 @@ impl<A: AgentApi, R: Runtime> TaskRunner<A, R> {
         }
         // Before the task is reported STOPPED: its address is then free for another task, whose rules these are not.
         self.release_firewall().await;
+        if self.spec.cpu.is_some() || self.spec.memory.is_some() {
+            if let Err(e) = self.shared.runtime.remove_task_cgroup(self.task_id()).await {
+                tracing::warn!(task = %self.spec.task_arn, error = %e, "cannot remove the task's cgroup");
+            }
+        }
         self.refresh().await;
     }
 

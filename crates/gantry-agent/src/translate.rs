@@ -333,8 +333,10 @@ pub struct Context<'a> {
     /// The Docker names of the task's containers, by ECS container name.
     pub docker_names: &'a BTreeMap<String, String>,
     pub volumes: &'a BTreeMap<String, VolumePlan>,
-    /// The Docker name of an awsvpc task's pause container.
+    /// The Docker name of the task's pause container (awsvpc, pidMode or ipcMode task).
     pub pause: Option<&'a str>,
+    /// The task's cgroup (task-level cpu or memory), which its containers' cgroups go under.
+    pub cgroup_parent: Option<&'a str>,
 }
 
 impl Context<'_> {
@@ -513,6 +515,7 @@ pub fn container_spec(
         privileged: def.privileged,
         readonly_rootfs: def.readonly_root_filesystem,
         network_mode: Some(docker_mode),
+        cgroup_parent: ctx.cgroup_parent.map(String::from),
         pid_mode,
         ipc_mode,
         port_bindings: (!bindings.is_empty()).then_some(bindings),
@@ -708,6 +711,7 @@ mod tests {
             docker_names: &names,
             volumes: &volumes,
             pause: Some("ecs-web-3-internalecspause-dddd"),
+            cgroup_parent: Some("/ecs/abc"),
         };
         container_spec(&ctx, def, "ecs-web-3-app-aaaa")
     }
@@ -871,6 +875,7 @@ mod tests {
             docker_names: &names,
             volumes: &volumes,
             pause: None,
+            cgroup_parent: None,
         };
         let spec = pause_spec(&ctx, None, "p").unwrap();
         let ph = spec.config.host_config.unwrap();
@@ -910,6 +915,7 @@ mod tests {
             docker_names: &names,
             volumes: &volumes,
             pause: None,
+            cgroup_parent: None,
         };
         let pause = pause_spec(&ctx, Some(&interface()), "p").unwrap();
         let c = &pause.config;

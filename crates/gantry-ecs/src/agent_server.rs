@@ -57,6 +57,8 @@ fn task_spec(r: &TaskRecord, cluster: &str, firewall: Option<TaskFirewall>) -> T
         },
         last_status: r.task.last_status.clone(),
         network_mode: r.network_mode.clone(),
+        cpu: r.task.cpu.as_deref().and_then(|c| c.parse().ok()),
+        memory: r.task.memory.as_deref().and_then(|m| m.parse().ok()),
         pid_mode: r.pid_mode.clone(),
         ipc_mode: r.ipc_mode.clone(),
         network: r.network.clone(),

@@ -51,6 +51,9 @@ pub struct TaskSpec {
     /// What the server last recorded, so a restarted agent knows what it had reported.
     pub last_status: String,
     pub network_mode: String,
+    /// Task-level cpu units and memory (MiB): one limit over all the task's containers.
+    pub cpu: Option<i64>,
+    pub memory: Option<i64>,
     /// `host` or `task` (the task's containers share one PID namespace); none: each its own.
     pub pid_mode: Option<String>,
     /// `host`, `task` or `none`; none: Docker's default.

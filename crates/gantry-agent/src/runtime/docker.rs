@@ -381,6 +381,47 @@ impl Runtime for DockerRuntime {
         blocking(move || crate::firewall::iptables::apply(address, &firewall)).await
     }
 
+    async fn task_cgroup(
+        &self,
+        task_id: &str,
+        cpu: Option<i64>,
+        memory_mib: Option<i64>,
+    ) -> Result<Option<String>, RuntimeError> {
+        let driver = self
+            .docker
+            .info()
+            .await
+            .map_err(engine_error)?
+            .cgroup_driver;
+        if driver == Some(bollard::models::SystemInfoCgroupDriverEnum::SYSTEMD) {
+            tracing::debug!("the engine's systemd cgroup driver takes no cgroup-parent path: task limits are the containers' own");
+            return Ok(None);
+        }
+        let task_id = task_id.to_string();
+        tokio::task::spawn_blocking(move || crate::cgroup::create(&task_id, cpu, memory_mib))
+            .await
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?
+            .map(Some)
+            .map_err(RuntimeError::Engine)
+    }
+
+    async fn remove_task_cgroup(&self, task_id: &str) -> Result<(), RuntimeError> {
+        // The engine removes each container's cgroup as it stops, a moment after the stop returns.
+        let mut last = Ok(());
+        for _ in 0..20 {
+            let id = task_id.to_string();
+            last = tokio::task::spawn_blocking(move || crate::cgroup::remove(&id))
+                .await
+                .map_err(|e| RuntimeError::Engine(e.to_string()))?
+                .map_err(RuntimeError::Engine);
+            if last.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        last
+    }
+
     async fn remove_firewall(&self, address: std::net::Ipv4Addr) -> Result<(), RuntimeError> {
         blocking(move || crate::firewall::iptables::remove(address)).await
     }

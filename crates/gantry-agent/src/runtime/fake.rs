@@ -74,6 +74,7 @@ struct FakeState {
     volumes: BTreeMap<String, VolumeSpec>,
     networks: BTreeMap<String, NetworkSpec>,
     firewalls: BTreeMap<std::net::Ipv4Addr, gantry_model::agent::TaskFirewall>,
+    cgroups: BTreeMap<String, (Option<i64>, Option<i64>)>,
     calls: Vec<String>,
     next_id: u64,
     last_log_nanos: i128,
@@ -180,6 +181,11 @@ impl FakeRuntime {
             .filter(|c| !c.removed)
             .cloned()
             .collect()
+    }
+
+    /// The task cgroups, by task id: (cpu, memory).
+    pub fn cgroups(&self) -> BTreeMap<String, (Option<i64>, Option<i64>)> {
+        lock(&self.state).cgroups.clone()
     }
 
     /// The packet filter rules of each awsvpc task, by address.
@@ -309,6 +315,25 @@ impl Runtime for FakeRuntime {
         let mut state = self.check()?;
         state.calls.push(format!("set firewall {address}"));
         state.firewalls.insert(address, firewall.clone());
+        Ok(())
+    }
+
+    async fn task_cgroup(
+        &self,
+        task_id: &str,
+        cpu: Option<i64>,
+        memory_mib: Option<i64>,
+    ) -> Result<Option<String>, RuntimeError> {
+        let mut state = self.check()?;
+        state.calls.push(format!("task cgroup {task_id}"));
+        state.cgroups.insert(task_id.to_string(), (cpu, memory_mib));
+        Ok(Some(crate::cgroup::parent(task_id)))
+    }
+
+    async fn remove_task_cgroup(&self, task_id: &str) -> Result<(), RuntimeError> {
+        let mut state = self.check()?;
+        state.calls.push(format!("remove task cgroup {task_id}"));
+        state.cgroups.remove(task_id);
         Ok(())
     }
 

@@ -175,6 +175,21 @@ pub trait Runtime: Send + Sync + 'static {
         firewall: &TaskFirewall,
     ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
+    /// Makes (or updates) the cgroup of task `task_id` with its task-level limits; returns the cgroup-parent of
+    /// its containers, or `None` where the engine cannot take one (its systemd cgroup driver).
+    fn task_cgroup(
+        &self,
+        task_id: &str,
+        cpu: Option<i64>,
+        memory_mib: Option<i64>,
+    ) -> impl Future<Output = Result<Option<String>, RuntimeError>> + Send;
+
+    /// Removes the cgroup of task `task_id` once its containers have stopped; none is not an error.
+    fn remove_task_cgroup(
+        &self,
+        task_id: &str,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
     /// Removes the packet filter rules of the task at `address`; none is not an error.
     fn remove_firewall(
         &self,
