@@ -286,7 +286,7 @@ impl<S: Store> EcsService<S> {
             .repo
             .get::<ContainerInstance>(&keys::instance(region, cluster, id))
             .is_some_and(|ci| ci.value.status != "INACTIVE");
-        let mut tasks: Vec<TaskSpec> = self
+        let records: Vec<TaskRecord> = self
             .index
             .with(region, cluster, |c| c.tasks_on(arn))
             .iter()
@@ -294,13 +294,27 @@ impl<S: Store> EcsService<S> {
                 self.repo
                     .get::<TaskRecord>(&keys::task(region, cluster, id))
             })
-            .filter(|t| !t.value.task.is_stopped())
+            .map(|t| t.value)
+            .filter(|t| !t.task.is_stopped())
+            .collect();
+        // The awsvpc tasks' security groups, resolved in one pass over the VPC's records.
+        let interfaces: Vec<&str> = records
+            .iter()
+            .filter_map(|t| t.network.as_ref())
+            .map(|n| n.network_interface_id.as_str())
+            .collect();
+        let mut firewalls = match self.networking() {
+            Some(net) if !interfaces.is_empty() => net.interface_firewalls(region, &interfaces),
+            _ => Default::default(),
+        };
+        let mut tasks: Vec<TaskSpec> = records
+            .iter()
             .map(|t| {
-                let firewall = t.value.network.as_ref().and_then(|n| {
-                    self.networking()?
-                        .interface_firewall(region, &n.network_interface_id)
-                });
-                task_spec(&t.value, cluster, firewall)
+                let firewall = t
+                    .network
+                    .as_ref()
+                    .and_then(|n| firewalls.remove(&n.network_interface_id));
+                task_spec(t, cluster, firewall)
             })
             .collect();
         tasks.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));

@@ -3,6 +3,7 @@
 //! what its security groups allow.
 //! Also the checks of `awsvpcConfiguration` and the task's `ElasticNetworkInterface` attachment, as ECS shows it.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -60,8 +61,9 @@ pub trait TaskNetworking: Send + Sync + 'static {
     ) -> NetFuture<'a, std::result::Result<(), String>>;
     /// The interfaces ECS made, as `(id, description)`: the description names the attachment.
     fn task_interfaces(&self, region: &str) -> Vec<(String, String)>;
-    /// What the security groups of interface `id` allow now, for the agent to enforce; `None` when it is gone.
-    fn interface_firewall(&self, region: &str, id: &str) -> Option<TaskFirewall>;
+    /// What the security groups of each of the interfaces `ids` allow now, by id, for the agent to enforce;
+    /// interfaces that are gone are left out.
+    fn interface_firewalls(&self, region: &str, ids: &[&str]) -> HashMap<String, TaskFirewall>;
 }
 
 /// ECS's limits on `awsvpcConfiguration`.

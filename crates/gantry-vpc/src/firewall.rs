@@ -2,7 +2,7 @@
 //! members' addresses, and the load balancers in it (which the caller names by their packet marks). Pure: the
 //! records in, the rules out.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use gantry_model::agent::{FirewallRule, TaskFirewall};
 
@@ -52,23 +52,26 @@ pub fn resolve(
 }
 
 impl<S: Store> VpcService<S> {
-    /// What the groups of interface `id` allow now; `None` when the interface (or its VPC) is gone.
-    pub fn interface_firewall(
+    /// What the groups of each of the interfaces `ids` allow now, by id; interfaces that are gone (or whose VPC
+    /// is) are left out. The region's records are read once for all of them.
+    pub fn interface_firewalls(
         &self,
         region: &str,
-        id: &str,
+        ids: &[&str],
         load_balancers: &[MarkedSource],
-    ) -> Option<TaskFirewall> {
+    ) -> HashMap<String, TaskFirewall> {
         let interfaces = self.network_interfaces(region);
-        let interface = interfaces.iter().find(|i| i.network_interface_id == id)?;
-        let vpc = self.vpc(region, &interface.vpc_id).ok()?;
-        Some(resolve(
-            &vpc.cidr_block,
-            interface,
-            &self.security_groups(region),
-            &interfaces,
-            load_balancers,
-        ))
+        let groups = self.security_groups(region);
+        let vpcs = self.vpcs(region);
+        interfaces
+            .iter()
+            .filter(|i| ids.contains(&i.network_interface_id.as_str()))
+            .filter_map(|i| {
+                let vpc = vpcs.iter().find(|v| v.vpc_id == i.vpc_id)?;
+                let firewall = resolve(&vpc.cidr_block, i, &groups, &interfaces, load_balancers);
+                Some((i.network_interface_id.clone(), firewall))
+            })
+            .collect()
     }
 }
 

@@ -60,11 +60,7 @@ impl<S: Store> TaskNetworking for EcsInterfaces<S> {
     }
 
     fn default_security_group(&self, region: &str, vpc_id: &str) -> Option<String> {
-        self.vpc
-            .security_groups(region)
-            .into_iter()
-            .find(|g| g.vpc_id == vpc_id && g.group_name == "default")
-            .map(|g| g.group_id)
+        default_group(&self.vpc, region, vpc_id)
     }
 
     fn create_interface<'a>(
@@ -116,15 +112,30 @@ impl<S: Store> TaskNetworking for EcsInterfaces<S> {
             .collect()
     }
 
-    fn interface_firewall(&self, region: &str, id: &str) -> Option<TaskFirewall> {
+    fn interface_firewalls(
+        &self,
+        region: &str,
+        ids: &[&str],
+    ) -> std::collections::HashMap<String, TaskFirewall> {
+        if ids.is_empty() {
+            return Default::default();
+        }
         let load_balancers: Vec<MarkedSource> = self
             .lb
             .marked_groups(region)
             .into_iter()
             .map(|(mark, groups)| MarkedSource { mark, groups })
             .collect();
-        self.vpc.interface_firewall(region, id, &load_balancers)
+        self.vpc.interface_firewalls(region, ids, &load_balancers)
     }
+}
+
+/// The id of a VPC's `default` security group.
+fn default_group<S: Store>(vpc: &VpcService<S>, region: &str, vpc_id: &str) -> Option<String> {
+    vpc.security_groups(region)
+        .into_iter()
+        .find(|g| g.vpc_id == vpc_id && g.group_name == "default")
+        .map(|g| g.group_id)
 }
 
 /// Load balancers' VPC and default security group, from the EC2 side.
@@ -143,11 +154,7 @@ impl<S: Store> gantry_lb::VpcLookup for LbVpcs<S> {
                     .find(|v| v.is_default)
                     .map(|v| v.vpc_id)
             })?;
-        let group = self
-            .0
-            .security_groups(region)
-            .into_iter()
-            .find(|g| g.vpc_id == vpc_id && g.group_name == "default")?;
-        Some((vpc_id, group.group_id))
+        let group = default_group(&self.0, region, &vpc_id)?;
+        Some((vpc_id, group))
     }
 }

@@ -37,6 +37,8 @@ pub struct DockerRuntime {
     /// One network creation at a time: the engine reserves a network's addresses before it records the network,
     /// so a second creation of the same network meanwhile fails with "Pool overlaps" instead of finding it.
     networks: Arc<tokio::sync::Mutex<()>>,
+    /// Whether the engine's cgroup driver takes a cgroup-parent path (`cgroupfs`), asked once.
+    cgroup_paths: Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl DockerRuntime {
@@ -58,6 +60,7 @@ impl DockerRuntime {
         DockerRuntime {
             docker,
             networks: Default::default(),
+            cgroup_paths: Default::default(),
         }
     }
 
@@ -387,14 +390,19 @@ impl Runtime for DockerRuntime {
         cpu: Option<i64>,
         memory_mib: Option<i64>,
     ) -> Result<Option<String>, RuntimeError> {
-        let driver = self
-            .docker
-            .info()
-            .await
-            .map_err(engine_error)?
-            .cgroup_driver;
-        if driver == Some(bollard::models::SystemInfoCgroupDriverEnum::SYSTEMD) {
-            tracing::debug!("the engine's systemd cgroup driver takes no cgroup-parent path: task limits are the containers' own");
+        let paths = self
+            .cgroup_paths
+            .get_or_try_init(|| async {
+                let info = self.docker.info().await.map_err(engine_error)?;
+                let systemd =
+                    info.cgroup_driver == Some(bollard::models::SystemInfoCgroupDriverEnum::SYSTEMD);
+                if systemd {
+                    tracing::warn!("the engine's systemd cgroup driver takes no cgroup-parent path: task limits are the containers' own");
+                }
+                Ok::<bool, RuntimeError>(!systemd)
+            })
+            .await?;
+        if !*paths {
             return Ok(None);
         }
         let task_id = task_id.to_string();
